@@ -1,0 +1,130 @@
+// reactor/callback_node.hpp — internal header of reactor/ (not installed).
+//
+// Every callback the loop holds lives in a CallbackNode: queued on the ready
+// queue (call_soon), or on the timer wheel (call_later), then on the ready
+// queue once due. Nodes come from a per-loop pool and are recycled, so
+// scheduling allocates nothing once the pool has grown to the loop's peak.
+// A node's generation counts its reuses; a Handle remembers the generation it
+// was issued for, so a handle to a node that has since been recycled is inert.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "reactor/timer_list.hpp"
+#include "weft/reactor/callback.hpp"
+#include "weft/reactor/loop.hpp"
+
+namespace weft {
+namespace detail {
+
+enum class NodeState : uint8_t {
+  kFree,       // in the pool
+  kTimer,      // on the timer wheel
+  kReady,      // on the ready queue, will run
+  kCancelled,  // on the ready queue, will be skipped (its callback is gone)
+  kRunning,    // its callback is running now
+};
+
+struct CallbackNode : TimerEntry {
+  Callback fn;
+  Loop::Impl* owner = nullptr;
+  std::chrono::steady_clock::time_point deadline{};  // exact, for timers
+  uint64_t sequence = 0;                             // timers: scheduling order
+  uint32_t generation = 0;
+  NodeState state = NodeState::kFree;
+};
+
+// A free list of nodes, grown in chunks that are never returned before the
+// loop is destroyed (handles may point into them).
+class NodePool {
+ public:
+  CallbackNode* allocate() {
+    if (free_ == nullptr) grow();
+    CallbackNode* n = free_;
+    free_ = static_cast<CallbackNode*>(n->next);
+    n->next = nullptr;
+    return n;
+  }
+
+  // The node's callback must already be empty.
+  void release(CallbackNode* n) noexcept {
+    ++n->generation;
+    n->state = NodeState::kFree;
+    n->next = free_;
+    free_ = n;
+  }
+
+  // Calls f(node) for every node not in the pool.
+  template <class F>
+  void for_each_in_use(F f) {
+    for (std::size_t c = 0; c < chunks_.size(); ++c) {
+      for (std::size_t i = 0; i < chunk_sizes_[c]; ++i) {
+        CallbackNode& n = chunks_[c][i];
+        if (n.state != NodeState::kFree) f(n);
+      }
+    }
+  }
+
+ private:
+  void grow() {
+    const std::size_t size = chunks_.empty() ? 64 : std::min<std::size_t>(chunk_sizes_.back() * 2, 8192);
+    chunks_.emplace_back(new CallbackNode[size]);
+    chunk_sizes_.push_back(size);
+    CallbackNode* chunk = chunks_.back().get();
+    for (std::size_t i = size; i-- > 0;) {
+      chunk[i].next = free_;
+      free_ = &chunk[i];
+    }
+  }
+
+  CallbackNode* free_ = nullptr;
+  std::vector<std::unique_ptr<CallbackNode[]>> chunks_;
+  std::vector<std::size_t> chunk_sizes_;
+};
+
+// The ready queue: a FIFO ring of node pointers that doubles when full.
+//
+//   buf_: [ . . . h x x x x t . . ]     h = head_, t = (head_ + size_) & mask_
+class ReadyQueue {
+ public:
+  ReadyQueue() : buf_(new CallbackNode*[kInitial]), mask_(kInitial - 1) {}
+
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+
+  void push(CallbackNode* n) {
+    if (size_ > mask_) grow();
+    buf_[(head_ + size_) & mask_] = n;
+    ++size_;
+  }
+
+  CallbackNode* pop() {
+    CallbackNode* n = buf_[head_];
+    head_ = (head_ + 1) & mask_;
+    --size_;
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t kInitial = 256;
+
+  void grow() {
+    const std::size_t capacity = (mask_ + 1) * 2;
+    std::unique_ptr<CallbackNode*[]> bigger(new CallbackNode*[capacity]);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
+    buf_ = std::move(bigger);
+    mask_ = capacity - 1;
+    head_ = 0;
+  }
+
+  std::unique_ptr<CallbackNode*[]> buf_;
+  std::size_t mask_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace detail
+}  // namespace weft
