@@ -3,3 +3,7 @@
 
 #include "weft/version.hpp"
 #include "weft/reactor/loop.hpp"
+#include "weft/fiber/exceptions.hpp"
+#include "weft/fiber/futures.hpp"
+#include "weft/fiber/runners.hpp"
+#include "weft/fiber/tasks.hpp"

@@ -31,6 +31,10 @@ struct Workload {
 const Workload kWorkloads[] = {
     {"callbacks", weft_bench::run_callbacks, Needs::kNothing},
     {"timer_churn", weft_bench::run_timer_churn, Needs::kNothing},
+    {"spawn", weft_bench::run_spawn, Needs::kNothing},
+    {"switch", weft_bench::run_switch, Needs::kNothing},
+    {"timers", weft_bench::run_timers, Needs::kNothing},
+    {"parked", weft_bench::run_parked, Needs::kNothing},
 };
 
 const Workload* find(const std::string& name) {

@@ -36,5 +36,9 @@ struct Lcg {
 // Workloads, one function each; each runs in a fresh process.
 void run_callbacks();
 void run_timer_churn();
+void run_spawn();
+void run_switch();
+void run_timers();
+void run_parked();
 
 }  // namespace weft_bench

@@ -1,0 +1,154 @@
+// fiber/futures.cpp — FutureCore, the state behind Future<T> and Task<T>
+// (asyncio's Future, Lib/asyncio/futures.py).
+#include <cstdio>
+#include <string>
+
+#include "fiber/loop_context.hpp"
+#include "weft/fiber/detail/task_core.hpp"
+#include "weft/fiber/futures.hpp"
+
+namespace weft {
+namespace detail {
+
+FutureCore::FutureCore() : FutureCore(get_running_loop()) {}
+
+FutureCore::FutureCore(Loop& loop) : context_(&LoopContext::of(loop)) { context_->add_ref(); }
+
+FutureCore::~FutureCore() {
+  report_unretrieved("Future exception was never retrieved");
+  context_->release();
+}
+
+// asyncio Future.__del__: an exception nobody looked at is reported, with the
+// loop's exception handler if the loop is still there. Subclasses call this
+// first in their own destructor, with their own wording.
+void FutureCore::report_unretrieved(const std::string& message) noexcept {
+  if (exception_retrieved_) return;
+  exception_retrieved_ = true;
+  ExceptionContext report;
+  report.message = message;
+  report.exception = exception_;
+  if (Loop* loop = context_->loop()) {
+    loop->call_exception_handler(report);
+  } else {
+    std::fprintf(stderr, "weft: %s: %s\n", message.c_str(), describe_exception(exception_).c_str());
+  }
+}
+
+Loop& FutureCore::loop() const {
+  Loop* loop = context_->loop();
+  if (loop == nullptr) throw InvalidStateError("the future's event loop is closed");
+  return *loop;
+}
+
+void FutureCore::throw_invalid_state(const char* what) const {
+  static const char* const kStates[] = {"pending", "cancelled", "finished"};
+  throw InvalidStateError(std::string(what) + ": invalid state (the future is " +
+                          kStates[static_cast<int>(state_)] + ")");
+}
+
+bool FutureCore::cancel(const std::string& message) {
+  if (done()) return false;
+  mark_cancelled(message);
+  return true;
+}
+
+void FutureCore::mark_cancelled(const std::string& message) {
+  cancel_message_ = message;
+  complete(State::kCancelled);
+}
+
+void FutureCore::set_exception(std::exception_ptr error) {
+  if (done()) throw_invalid_state("set_exception");
+  if (!error) throw std::invalid_argument("set_exception: a null exception_ptr");
+  exception_ = std::move(error);
+  exception_retrieved_ = false;
+  complete(State::kFinished);
+}
+
+void FutureCore::set_finished() {
+  if (done()) throw_invalid_state("set_result");
+  complete(State::kFinished);
+}
+
+// Runs the library's waiters (they only wake tasks) and schedules the user's
+// callbacks, in the order they were added, as asyncio's __schedule_callbacks.
+void FutureCore::complete(State state) {
+  state_ = state;
+  std::vector<Entry> callbacks;
+  callbacks.swap(callbacks_);
+  Loop* loop = context_->loop();
+  for (Entry& e : callbacks) {
+    if (e.synchronous) {
+      e.fn();
+    } else if (loop != nullptr) {
+      loop->call_soon(std::move(e.fn));
+    }
+  }
+}
+
+void FutureCore::check_result() {
+  switch (state_) {
+    case State::kPending:
+      throw_invalid_state("result");
+    case State::kCancelled:
+      throw CancelledError(cancel_message_);
+    case State::kFinished:
+      if (exception_) {
+        exception_retrieved_ = true;
+        std::rethrow_exception(exception_);
+      }
+      return;
+  }
+}
+
+std::exception_ptr FutureCore::exception() {
+  if (state_ == State::kPending) throw_invalid_state("exception");
+  if (state_ == State::kCancelled) throw CancelledError(cancel_message_);
+  exception_retrieved_ = true;
+  return exception_;
+}
+
+FutureCore::CallbackId FutureCore::add_done_callback(Callback fn) {
+  if (done()) {
+    loop().call_soon(std::move(fn));
+    return 0;
+  }
+  callbacks_.push_back(Entry{next_id_, false, std::move(fn)});
+  return next_id_++;
+}
+
+FutureCore::CallbackId FutureCore::add_completion_waiter(Callback fn) {
+  if (done()) return 0;
+  callbacks_.push_back(Entry{next_id_, true, std::move(fn)});
+  return next_id_++;
+}
+
+bool FutureCore::remove_callback(CallbackId id) {
+  for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
+    if (it->id == id) {
+      callbacks_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void FutureCore::wait() {
+  if (done()) return;
+  TaskCore& task = TaskCore::require_current("Future::get");
+  // A cancellation already pending is passed on to this future right here,
+  // which may complete it.
+  const Waker waker = task.prepare_wait(this);
+  if (done()) {
+    task.finish_wait();
+  } else {
+    const CallbackId id = add_completion_waiter([waker] { waker(); });
+    task.park();
+    if (!done()) remove_callback(id);
+  }
+  task.check_cancel();
+}
+
+}  // namespace detail
+}  // namespace weft

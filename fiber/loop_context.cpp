@@ -1,0 +1,63 @@
+// fiber/loop_context.cpp — the fiber layer's per-loop state.
+#include "fiber/loop_context.hpp"
+
+#include <cstdio>
+#include <vector>
+
+#include "weft/fiber/detail/task_core.hpp"
+
+namespace weft {
+namespace detail {
+
+LoopContext& LoopContext::of(Loop& loop) {
+  Loop::Impl& impl = loop.impl();
+  if (LoopExtension* existing = impl.extension()) return *static_cast<LoopContext*>(existing);
+  if (loop.is_closed()) throw InvalidStateError("create a task or future: the event loop is closed");
+  auto* context = new LoopContext(loop);
+  impl.set_extension(context);
+  return *context;
+}
+
+void LoopContext::link(TaskCore* task) noexcept {
+  task->prev_live = nullptr;
+  task->next_live = live_head_;
+  if (live_head_ != nullptr) live_head_->prev_live = task;
+  live_head_ = task;
+  ++live_count_;
+}
+
+void LoopContext::unlink(TaskCore* task) noexcept {
+  if (task->prev_live != nullptr) {
+    task->prev_live->next_live = task->next_live;
+  } else {
+    live_head_ = task->next_live;
+  }
+  if (task->next_live != nullptr) task->next_live->prev_live = task->prev_live;
+  task->prev_live = task->next_live = nullptr;
+  --live_count_;
+}
+
+// The loop closes with tasks still alive. asyncio.run() would have cancelled
+// them and let them finish (weft::run() does too); a loop closed by hand
+// gets this backstop instead, so that no fiber stack is abandoned: each task
+// is cancelled and resumed directly until it ends, every suspension point
+// throwing CancelledError at once meanwhile (closing()). A task that keeps
+// swallowing cancellations is given up on after kPatience attempts, loudly.
+void LoopContext::loop_closing() noexcept {
+  constexpr int kPatience = 100;
+  closing_ = true;
+  std::vector<CorePtr<TaskCore>> live;
+  for (TaskCore* t = live_head_; t != nullptr; t = t->next_live) live.emplace_back(t);
+  for (CorePtr<TaskCore>& task : live) {
+    for (int attempt = 0; !task->done() && attempt < kPatience; ++attempt) task->unwind_for_close();
+    if (!task->done()) {
+      std::fprintf(stderr, "weft: task '%s' ignored cancellation while its loop closed; its stack is leaked\n",
+                   task->name().c_str());
+    }
+  }
+  loop_ = nullptr;
+  release();
+}
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,57 @@
+// fiber/loop_context.hpp — internal header of fiber/ (not installed).
+//
+// The fiber layer's state for one loop: the tasks that are not done yet
+// (asyncio's all_tasks()), and what to do with them if the loop closes
+// under them. Futures and tasks hold a reference, so a future that outlives
+// its loop can still tell that the loop is gone (loop() is then null).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "reactor/loop_impl.hpp"
+#include "weft/reactor/loop.hpp"
+
+namespace weft {
+namespace detail {
+
+class TaskCore;
+
+class LoopContext final : public LoopExtension {
+ public:
+  // The context of `loop`, made on first use. Throws InvalidStateError if
+  // the loop is closed.
+  static LoopContext& of(Loop& loop);
+
+  // The loop, or null once it has closed.
+  Loop* loop() const noexcept { return loop_; }
+  // True while the loop closes and its remaining tasks are being unwound:
+  // every suspension point then throws CancelledError at once.
+  bool closing() const noexcept { return closing_; }
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+
+  void link(TaskCore* task) noexcept;
+  void unlink(TaskCore* task) noexcept;
+  TaskCore* first_live() const noexcept { return live_head_; }
+  std::size_t live_count() const noexcept { return live_count_; }
+
+  // The loop closes: unwinds the tasks still alive (see loop_context.cpp).
+  void loop_closing() noexcept override;
+
+ private:
+  explicit LoopContext(Loop& loop) : loop_(&loop) {}
+  ~LoopContext() = default;
+
+  Loop* loop_;
+  TaskCore* live_head_ = nullptr;
+  std::size_t live_count_ = 0;
+  uint32_t refs_ = 1;  // the loop's own, dropped when it closes
+  bool closing_ = false;
+};
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,364 @@
+// fiber/tasks.cpp — tasks on fibers (asyncio's Task, Lib/asyncio/tasks.py):
+// starting a task on a pooled stack, switching between the loop and a task,
+// parking and waking, cancellation, and sleep()/yield().
+#include <boost/context/fiber.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <new>
+#include <string>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+#include "fiber/loop_context.hpp"
+#include "fiber/sanitizer.hpp"
+#include "fiber/stack.hpp"
+#include "weft/fiber/tasks.hpp"
+
+namespace weft {
+namespace detail {
+
+namespace ctx = boost::context;
+
+static_assert(sizeof(ctx::fiber) == sizeof(void*) && alignof(ctx::fiber) <= alignof(void*),
+              "TaskCore keeps a boost::context::fiber in pointer-sized storage");
+
+// What a running task needs to switch back to the loop. It lives at the top
+// of the task's own stack (no allocation), above Boost.Context's record, and
+// only the task's fiber touches it.
+struct TaskCore::Fiber {
+  ctx::fiber caller;                 // the loop's context while the task runs
+  const void* caller_bottom = nullptr;  // ASan: the loop's stack
+  std::size_t caller_size = 0;
+  void* fake_stack = nullptr;        // ASan: this fiber's fake stack while away
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+};
+
+namespace {
+
+thread_local TaskCore* t_current_task = nullptr;
+std::atomic<unsigned long> g_task_counter{0};
+
+// The thread's stack pool; the first use installs the stack-overflow report.
+StackPool& thread_stack_pool() {
+  static thread_local StackPool pool;
+  static thread_local bool ready = false;
+  if (!ready) {
+    install_stack_overflow_handler();
+    ensure_alt_signal_stack();
+    ready = true;
+  }
+  return pool;
+}
+
+// Boost.Context saves and restores MXCSR at every switch, and reloading a
+// different value costs ~15x a plain switch. The control bits never change
+// in practice but the sticky exception flags do, so every context gets all
+// six flags set: floating-point arithmetic can only set them, never clear
+// them, so all contexts stay identical. (A program that reads the flags
+// with fetestexcept() sees them all raised on the loop's threads.)
+inline void settle_mxcsr() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr(_mm_getcsr() | 0x3f);
+#endif
+}
+
+ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
+
+}  // namespace
+
+// --- construction and bookkeeping -----------------------------------------------
+
+TaskCore::TaskCore(Loop& loop, TaskOptions options)
+    : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
+  if (name_.empty()) name_ = "Task-" + std::to_string(++g_task_counter);
+  if (stack_size_ == 0) stack_size_ = kDefaultStackSize;
+  ::new (static_cast<void*>(context_)) ctx::fiber();
+}
+
+TaskCore::~TaskCore() {
+  report_unretrieved("Task exception was never retrieved (task '" + name_ + "')");
+  as_fiber(context_).~fiber();
+}
+
+void TaskCore::set_name(std::string name) {
+  name_ = std::move(name);
+  if (fiber_ != nullptr) {
+    ctx::stack_context sctx;
+    sctx.sp = const_cast<char*>(static_cast<const char*>(fiber_->stack_bottom)) + fiber_->stack_size;
+    sctx.size = fiber_->stack_size;
+    thread_stack_pool().set_owner_name(sctx, name_.c_str());
+  }
+}
+
+int TaskCore::uncancel() noexcept {
+  if (cancels_requested_ > 0) {
+    --cancels_requested_;
+    if (cancels_requested_ == 0) must_cancel_ = false;  // as Python 3.13
+  }
+  return cancels_requested_;
+}
+
+TaskCore* TaskCore::current() noexcept { return t_current_task; }
+
+TaskCore& TaskCore::require_current(const char* what) {
+  if (t_current_task == nullptr) {
+    throw InvalidStateError(std::string(what) + ": must be called from inside a task (weft::create_task)");
+  }
+  return *t_current_task;
+}
+
+// --- starting ----------------------------------------------------------------
+
+void TaskCore::schedule_start() {
+  add_ref();  // the loop's reference, dropped when the task is done
+  context().link(this);
+  loop().call_soon([this] { start(); });
+}
+
+// The first step. A task cancelled before it started never runs its body
+// and never gets a stack.
+void TaskCore::start() {
+  if (phase_ != Phase::kNotStarted) return;  // unwound already by a closing loop
+  if (must_cancel_) {
+    finish_cancelled_unstarted();
+    release();
+    return;
+  }
+  StackPool& pool = thread_stack_pool();
+  ctx::stack_context sctx = pool.allocate(stack_size_, name_.c_str());
+  // Our Fiber record at the very top, Boost.Context's record below it.
+  constexpr std::size_t kReserved = (sizeof(Fiber) + 63) & ~std::size_t{63};
+  char* top = static_cast<char*>(sctx.sp);
+  fiber_ = ::new (static_cast<void*>(top - kReserved)) Fiber();
+  fiber_->stack_bottom = top - sctx.size;
+  fiber_->stack_size = sctx.size;
+  settle_mxcsr();  // before the new context copies MXCSR
+  as_fiber(context_) = ctx::fiber(std::allocator_arg, ctx::preallocated(top - kReserved, sctx.size - kReserved, sctx),
+                                  StackAllocator(pool), [this](ctx::fiber&& caller) {
+                                    Fiber& f = *fiber_;
+                                    finish_switch(nullptr, &f.caller_bottom, &f.caller_size);
+                                    f.caller = std::move(caller);
+                                    settle_mxcsr();
+                                    run_on_fiber();
+                                    // Leave for good: the stack goes back to the pool
+                                    // once Boost.Context has switched away from it.
+                                    ctx::fiber back = std::move(f.caller);
+                                    start_switch(nullptr, f.caller_bottom, f.caller_size);
+                                    f.~Fiber();
+                                    fiber_ = nullptr;
+                                    return back;
+                                  });
+  phase_ = Phase::kScheduled;
+  resume();
+}
+
+// --- switching -----------------------------------------------------------------
+
+// Runs the task until it parks or ends; on the loop's stack, from a callback.
+void TaskCore::switch_in() {
+  TaskCore* const outer = t_current_task;
+  t_current_task = this;
+  phase_ = Phase::kRunning;
+  void* fake_stack = nullptr;
+  start_switch(&fake_stack, fiber_->stack_bottom, fiber_->stack_size);
+  as_fiber(context_) = std::move(as_fiber(context_)).resume();
+  finish_switch(fake_stack, nullptr, nullptr);
+  t_current_task = outer;
+}
+
+void TaskCore::resume() {
+  switch_in();
+  if (phase_ == Phase::kDone) release();  // the loop's reference; may delete this
+}
+
+WakeReason TaskCore::park() {
+  if (wake_pending_) {
+    wake_pending_ = false;
+    waiting_on_ = nullptr;
+    return wake_reason_;
+  }
+  if (must_cancel_ || context().closing()) {
+    ++epoch_;  // the prepared Waker goes stale
+    waiting_on_ = nullptr;
+    return WakeReason::kCancelled;
+  }
+  phase_ = Phase::kParked;
+  switch_out();
+  waiting_on_ = nullptr;
+  return wake_reason_;
+}
+
+// Back to the loop, on the task's stack; returns when the loop resumes us.
+void TaskCore::switch_out() {
+  Fiber& f = *fiber_;
+  start_switch(&f.fake_stack, f.caller_bottom, f.caller_size);
+  f.caller = std::move(f.caller).resume();
+  finish_switch(f.fake_stack, &f.caller_bottom, &f.caller_size);
+}
+
+// asyncio.sleep(0): the task goes to the back of the ready queue. A plain
+// park would cost a second trip through the queue (the waker's callback,
+// then the resume), so the resume is queued directly.
+void TaskCore::yield_now() {
+  if (must_cancel_ || context().closing()) check_cancel();
+  ++epoch_;
+  wake_reason_ = WakeReason::kReady;
+  phase_ = Phase::kScheduled;
+  loop().call_soon([this] { resume(); });
+  switch_out();
+  check_cancel();
+}
+
+Waker TaskCore::prepare_wait(Cancellable* waiting_on) noexcept {
+  wake_pending_ = false;
+  waiting_on_ = waiting_on;
+  // asyncio Task.__step: a cancellation requested while the task ran is
+  // passed on to the future it now awaits, if that one takes it.
+  if (must_cancel_ && waiting_on != nullptr && !context().closing()) {
+    if (waiting_on->cancel(cancel_message_)) must_cancel_ = false;
+  }
+  return Waker{this, epoch_};
+}
+
+void TaskCore::finish_wait() noexcept {
+  ++epoch_;
+  wake_pending_ = false;
+  waiting_on_ = nullptr;
+}
+
+bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
+  if (epoch != epoch_ || phase_ == Phase::kDone) return false;
+  ++epoch_;
+  wake_reason_ = reason;
+  if (phase_ == Phase::kRunning) {  // woken before it parked
+    wake_pending_ = true;
+    return true;
+  }
+  if (phase_ != Phase::kParked) return false;
+  phase_ = Phase::kScheduled;
+  Loop* loop = context().loop();
+  if (loop == nullptr) return false;
+  try {
+    loop->call_soon([this] { resume(); });
+  } catch (...) {
+    // The loop is closing: LoopContext::loop_closing() resumes the task.
+  }
+  return true;
+}
+
+void TaskCore::check_cancel() {
+  if (must_cancel_ || (context().closing() && !done())) {
+    must_cancel_ = false;
+    throw CancelledError(cancel_message_);
+  }
+}
+
+// --- cancellation ----------------------------------------------------------------
+
+bool TaskCore::cancel(const std::string& message) {
+  if (done()) return false;
+  ++cancels_requested_;
+  // asyncio: "if self._fut_waiter is not None: if self._fut_waiter.cancel(msg)
+  // return True" — the awaited future or task takes the cancellation.
+  if (phase_ == Phase::kParked && waiting_on_ != nullptr && waiting_on_->cancel(message)) return true;
+  must_cancel_ = true;
+  cancel_message_ = message;
+  if (phase_ == Phase::kParked) wake(epoch_, WakeReason::kCancelled);
+  return true;
+}
+
+void TaskCore::unwind_for_close() {
+  must_cancel_ = true;
+  if (cancel_message_.empty()) cancel_message_ = "the event loop is closing";
+  switch (phase_) {
+    case Phase::kNotStarted:
+      start();
+      break;
+    case Phase::kParked:
+      ++epoch_;
+      wake_reason_ = WakeReason::kCancelled;
+      phase_ = Phase::kScheduled;
+      resume();
+      break;
+    case Phase::kScheduled:
+      resume();
+      break;
+    case Phase::kRunning:
+    case Phase::kDone:
+      break;
+  }
+}
+
+// --- the end ----------------------------------------------------------------------
+
+void TaskCore::run_on_fiber() noexcept {
+  std::exception_ptr error;
+  bool cancelled = false;
+  std::string message;
+  try {
+    run_body();
+    // asyncio: "Task is cancelled right before coro stops" — a task that
+    // returns with a cancellation still pending ends cancelled.
+    if (must_cancel_) {
+      cancelled = true;
+      message = cancel_message_;
+    }
+  } catch (const CancelledError& e) {
+    cancelled = true;
+    message = e.message();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  finish(error, cancelled, message);
+}
+
+void TaskCore::finish_cancelled_unstarted() { finish(nullptr, true, cancel_message_); }
+
+void TaskCore::finish(std::exception_ptr error, bool cancelled, const std::string& message) {
+  drop_body();
+  phase_ = Phase::kDone;
+  must_cancel_ = false;
+  waiting_on_ = nullptr;
+  context().unlink(this);
+  if (cancelled) {
+    mark_cancelled(message);
+  } else if (error) {
+    set_exception(std::move(error));
+  } else {
+    set_finished();
+  }
+}
+
+}  // namespace detail
+
+// --- free functions -----------------------------------------------------------------
+
+TaskRef current_task() { return TaskRef(detail::TaskCore::current()); }
+
+std::vector<TaskRef> all_tasks() {
+  detail::LoopContext& context = detail::LoopContext::of(get_running_loop());
+  std::vector<TaskRef> tasks;
+  tasks.reserve(context.live_count());
+  for (detail::TaskCore* t = context.first_live(); t != nullptr; t = t->next_live) tasks.emplace_back(t);
+  return tasks;
+}
+
+void yield() { detail::TaskCore::require_current("weft::yield").yield_now(); }
+
+void sleep(std::chrono::steady_clock::duration delay) {
+  if (delay <= std::chrono::steady_clock::duration::zero()) {
+    yield();
+    return;
+  }
+  detail::TaskCore& task = detail::TaskCore::require_current("weft::sleep");
+  const detail::Waker waker = task.prepare_wait();
+  TimerHandle timer = get_running_loop().call_later(delay, [waker] { waker(); });
+  if (task.park() != detail::WakeReason::kReady) timer.cancel();
+  task.check_cancel();
+}
+
+}  // namespace weft

@@ -1,0 +1,167 @@
+// weft/fiber/detail/task_core.hpp — public header (implementation detail of
+// Task<T>; users never name these types). Includes only public headers and
+// the standard library: the fiber itself is opaque here.
+//
+// TaskCore is asyncio's Task (Lib/asyncio/tasks.py) on a stackful fiber: a
+// FutureCore whose result comes from a function that runs on its own stack
+// and suspends by switching back to the loop.
+//
+// Phases and who moves the task between them:
+//
+//   kNotStarted ──start()──▶ kRunning ◀──resume()── kScheduled
+//        │                    │     │                   ▲
+//        │ cancel()           │     └──park()──▶ kParked ┘ wake()
+//        ▼                    ▼
+//      kDone ◀──────── the function returns or throws
+//
+// Invariant (after CPython's Task): either the task is kParked and exactly
+// one Waker with the current epoch can move it to kScheduled, or it is not
+// parked and every outstanding Waker is stale (its epoch is past). Each
+// park/wake pair bumps the epoch, so a fd event, a timer and a cancellation
+// racing to wake the same park resume the task exactly once.
+//
+// The loop keeps a reference to every task until it is done, so dropping
+// every Task handle neither cancels nor loses a running task.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "weft/fiber/detail/future_core.hpp"
+
+namespace weft {
+
+// Per-task settings (asyncio: create_task(name=...)); an aggregate.
+struct TaskOptions {
+  // The task's name; empty gives "Task-N" as asyncio does.
+  std::string name;
+  // Usable stack bytes; 0 gives the default, 256 KiB. Only touched pages
+  // cost memory, so the size bounds recursion depth, not memory use.
+  std::size_t stack_size = 0;
+};
+
+namespace detail {
+
+enum class WakeReason : uint8_t {
+  kReady,      // what the task waited for happened
+  kTimeout,    // a deadline of the wait itself passed
+  kCancelled,  // the task was cancelled while parked
+};
+
+class TaskCore;
+
+// A ticket that ends one park of one task. Calling it after the task was
+// already woken (by anything) does nothing.
+struct Waker {
+  TaskCore* task = nullptr;
+  uint32_t epoch = 0;
+  bool operator()(WakeReason reason = WakeReason::kReady) const noexcept;
+};
+
+class TaskCore : public FutureCore {
+ public:
+  enum class Phase : uint8_t { kNotStarted, kScheduled, kRunning, kParked, kDone };
+
+  TaskCore(Loop& loop, TaskOptions options);
+
+  TaskCore* as_task() noexcept override { return this; }
+
+  // asyncio Task.cancel(msg): asks the task to stop. A task that has not
+  // started never runs; a parked task wakes with CancelledError thrown at its
+  // suspension point, or, if it waits on a future or task, has the
+  // cancellation passed on to that. Returns false if the task is done.
+  bool cancel(const std::string& message) override;
+  // asyncio Task.cancelling() / uncancel() (3.11+).
+  int cancelling() const noexcept { return cancels_requested_; }
+  int uncancel() noexcept;
+
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name);
+  Phase phase() const noexcept { return phase_; }
+
+  // --- for the library's suspension points ----------------------------
+
+  // The task whose fiber is running, or null on the loop's own stack.
+  static TaskCore* current() noexcept;
+  // The same, or InvalidStateError("<what>: must be called from inside a
+  // task") on the loop's stack or with no loop running.
+  static TaskCore& require_current(const char* what);
+
+  // Begins a wait: returns the Waker that will end the coming park().
+  // `waiting_on`, if given, receives this task's cancellation while it waits
+  // (asyncio's _fut_waiter); a cancellation already pending is passed on to
+  // it at once.
+  Waker prepare_wait(Cancellable* waiting_on = nullptr) noexcept;
+
+  // Suspends the task until its Waker is called, and says why it woke.
+  // Returns kCancelled at once, without suspending, if a cancellation is
+  // pending that prepare_wait() could not pass on. Call on the task's own
+  // fiber, after prepare_wait().
+  WakeReason park();
+
+  // Ends a prepared wait that turned out not to need a park (what it waits
+  // for is already there): the Waker becomes stale.
+  void finish_wait() noexcept;
+
+  // Delivers a pending cancellation: throws CancelledError if one was
+  // requested and not passed on. Every suspension point calls this after
+  // withdrawing its registrations.
+  void check_cancel();
+
+  // asyncio.sleep(0): requeues the running task behind everything ready.
+  // Throws CancelledError if a cancellation is pending.
+  void yield_now();
+
+  // The library's resume path (Waker's): schedules the parked task.
+  bool wake(uint32_t epoch, WakeReason reason) noexcept;
+
+  // Schedules the first step; create_task() calls it once.
+  void schedule_start();
+
+  // The task's place in its loop's list of live tasks (all_tasks()).
+  TaskCore* prev_live = nullptr;
+  TaskCore* next_live = nullptr;
+
+ protected:
+  ~TaskCore() override;
+  // Runs the user's function and stores its value (not the exception).
+  virtual void run_body() = 0;
+  // Destroys the user's function and what it captured.
+  virtual void drop_body() noexcept = 0;
+
+ private:
+  friend class LoopContext;
+  struct Fiber;  // fiber/task_core.cpp
+
+  void start();
+  void resume();
+  void unwind_for_close();
+  void switch_in();
+  void switch_out();
+  void run_on_fiber() noexcept;
+  void finish_cancelled_unstarted();
+  void finish(std::exception_ptr error, bool cancelled, const std::string& message);
+
+  std::string name_;
+  std::size_t stack_size_;
+  // The task's suspended context (a boost::context::fiber, kept opaque so
+  // that this header names no Boost type), valid from start() to the end.
+  alignas(void*) unsigned char context_[sizeof(void*)];
+  Fiber* fiber_ = nullptr;  // switch state, kept at the top of the task's stack
+  std::string cancel_message_;
+  Cancellable* waiting_on_ = nullptr;
+  int cancels_requested_ = 0;
+  uint32_t epoch_ = 0;
+  Phase phase_ = Phase::kNotStarted;
+  WakeReason wake_reason_ = WakeReason::kReady;
+  bool must_cancel_ = false;
+  bool wake_pending_ = false;  // woken after prepare_wait(), before park()
+};
+
+inline bool Waker::operator()(WakeReason reason) const noexcept {
+  return task != nullptr && task->wake(epoch, reason);
+}
+
+}  // namespace detail
+}  // namespace weft
