@@ -46,16 +46,23 @@ void LoopContext::unlink(TaskCore* task) noexcept {
 void LoopContext::loop_closing() noexcept {
   constexpr int kPatience = 100;
   closing_ = true;
-  std::vector<CorePtr<TaskCore>> live;
-  for (TaskCore* t = live_head_; t != nullptr; t = t->next_live) live.emplace_back(t);
-  for (CorePtr<TaskCore>& task : live) {
+  for (TaskCore* t = live_head_; t != nullptr; t = t->next_live) unwound_.emplace_back(t);
+  for (CorePtr<TaskCore>& task : unwound_) {
     for (int attempt = 0; !task->done() && attempt < kPatience; ++attempt) task->unwind_for_close();
     if (!task->done()) {
       std::fprintf(stderr, "weft: task '%s' ignored cancellation while its loop closed; its stack is leaked\n",
                    task->name().c_str());
     }
   }
+}
+
+void LoopContext::loop_closed() noexcept {
   loop_ = nullptr;
+  // Dropping these may destroy tasks, whose destructors see loop() == null
+  // and leave the (already recycled) step nodes alone.
+  std::vector<CorePtr<TaskCore>> unwound;
+  unwound.swap(unwound_);
+  unwound.clear();
   release();
 }
 

@@ -8,8 +8,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "reactor/loop_impl.hpp"
+#include "weft/fiber/detail/future_core.hpp"
 #include "weft/reactor/loop.hpp"
 
 namespace weft {
@@ -41,12 +43,16 @@ class LoopContext final : public LoopExtension {
 
   // The loop closes: unwinds the tasks still alive (see loop_context.cpp).
   void loop_closing() noexcept override;
+  void loop_closed() noexcept override;
 
  private:
   explicit LoopContext(Loop& loop) : loop_(&loop) {}
   ~LoopContext() = default;
 
   Loop* loop_;
+  // Tasks unwound by loop_closing(), kept alive until the loop has discarded
+  // the callbacks that may still point at them.
+  std::vector<CorePtr<TaskCore>> unwound_;
   TaskCore* live_head_ = nullptr;
   std::size_t live_count_ = 0;
   uint32_t refs_ = 1;  // the loop's own, dropped when it closes

@@ -13,6 +13,7 @@
 #endif
 
 #include "fiber/loop_context.hpp"
+#include "reactor/callback_node.hpp"
 #include "fiber/sanitizer.hpp"
 #include "fiber/stack.hpp"
 #include "weft/fiber/tasks.hpp"
@@ -81,6 +82,7 @@ TaskCore::TaskCore(Loop& loop, TaskOptions options)
 
 TaskCore::~TaskCore() {
   report_unretrieved("Task exception was never retrieved (task '" + name_ + "')");
+  release_resume_node();
   as_fiber(context_).~fiber();
 }
 
@@ -114,9 +116,31 @@ TaskCore& TaskCore::require_current(const char* what) {
 // --- starting ----------------------------------------------------------------
 
 void TaskCore::schedule_start() {
+  Loop::Impl& impl = loop().impl();
+  step_node_ = impl.make_persistent_node([this] { step(); });
   add_ref();  // the loop's reference, dropped when the task is done
   context().link(this);
-  loop().call_soon([this] { start(); });
+  impl.schedule(step_node_);
+}
+
+// The task's loop callback: its first step, or the next one after a wake-up.
+void TaskCore::step() {
+  if (phase_ == Phase::kNotStarted) {
+    start();
+  } else {
+    resume();
+  }
+}
+
+// The step node goes back to the loop's pool when the task is done, unless
+// the loop is closing (it may still be queued) or closed (the pool took it).
+void TaskCore::release_resume_node() noexcept {
+  if (step_node_ == nullptr) return;
+  Loop* loop = context().loop();
+  if (loop != nullptr && !context().closing() && step_node_->state == NodeState::kIdle) {
+    loop->impl().free_persistent_node(step_node_);
+  }
+  step_node_ = nullptr;
 }
 
 // The first step. A task cancelled before it started never runs its body
@@ -125,6 +149,7 @@ void TaskCore::start() {
   if (phase_ != Phase::kNotStarted) return;  // unwound already by a closing loop
   if (must_cancel_) {
     finish_cancelled_unstarted();
+    release_resume_node();
     release();
     return;
   }
@@ -172,7 +197,10 @@ void TaskCore::switch_in() {
 
 void TaskCore::resume() {
   switch_in();
-  if (phase_ == Phase::kDone) release();  // the loop's reference; may delete this
+  if (phase_ == Phase::kDone) {
+    release_resume_node();
+    release();  // the loop's reference; may delete this
+  }
 }
 
 WakeReason TaskCore::park() {
@@ -208,7 +236,7 @@ void TaskCore::yield_now() {
   ++epoch_;
   wake_reason_ = WakeReason::kReady;
   phase_ = Phase::kScheduled;
-  loop().call_soon([this] { resume(); });
+  step_node_->owner->schedule(step_node_);
   switch_out();
   check_cancel();
 }
@@ -240,12 +268,12 @@ bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
   }
   if (phase_ != Phase::kParked) return false;
   phase_ = Phase::kScheduled;
-  Loop* loop = context().loop();
-  if (loop == nullptr) return false;
-  try {
-    loop->call_soon([this] { resume(); });
-  } catch (...) {
-    // The loop is closing: LoopContext::loop_closing() resumes the task.
+  if (step_node_->state == NodeState::kIdle) {
+    try {
+      step_node_->owner->schedule(step_node_);
+    } catch (...) {
+      // The loop is closing: LoopContext::loop_closing() resumes the task.
+    }
   }
   return true;
 }

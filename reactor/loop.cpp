@@ -3,6 +3,7 @@
 #include "weft/reactor/loop.hpp"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 
 #include "reactor/loop_impl.hpp"
@@ -39,6 +41,32 @@ std::string fd_call(const char* what, int fd) {
 }
 
 }  // namespace
+
+// --- the node pool -------------------------------------------------------------
+
+void detail::NodePool::grow() {
+  const std::size_t max_count = kMaxChunkBytes / sizeof(CallbackNode);
+  const std::size_t count = chunks_.empty() ? kFirstChunk : std::min(chunks_.back().count * 2, max_count);
+  const std::size_t bytes = count * sizeof(CallbackNode);
+  const std::size_t align = bytes >= kMaxChunkBytes / 2 ? kMaxChunkBytes : alignof(CallbackNode);
+  void* memory = nullptr;
+  if (posix_memalign(&memory, std::max(align, sizeof(void*)), bytes) != 0) throw std::bad_alloc();
+  if (align == kMaxChunkBytes) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint; failure is harmless
+  auto* nodes = static_cast<CallbackNode*>(memory);
+  for (std::size_t i = 0; i < count; ++i) ::new (static_cast<void*>(nodes + i)) CallbackNode();
+  chunks_.push_back(Chunk{nodes, count});
+  for (std::size_t i = count; i-- > 0;) {
+    nodes[i].next = free_;
+    free_ = &nodes[i];
+  }
+}
+
+detail::NodePool::~NodePool() {
+  for (Chunk& c : chunks_) {
+    for (std::size_t i = 0; i < c.count; ++i) c.nodes[i].~CallbackNode();
+    std::free(c.nodes);
+  }
+}
 
 // --- Handle ------------------------------------------------------------------
 
@@ -107,7 +135,7 @@ Handle Loop::Impl::call_soon(Callback&& fn) {
   return Handle(n, n->generation);
 }
 
-TimerHandle Loop::Impl::call_at(time_point when, Callback&& fn) {
+TimerHandle Loop::Impl::call_at(time_point when, time_point now, Callback&& fn) {
   check_usable("Loop::call_at");
   CallbackNode* n = new_node(std::move(fn));
   n->state = NodeState::kTimer;
@@ -115,9 +143,22 @@ TimerHandle Loop::Impl::call_at(time_point when, Callback&& fn) {
   n->sequence = timer_sequence_++;
   // A deadline already reached is due at the next poll, whatever its tick:
   // the wheel treats any tick before elapsed() (or tick 0) as due.
-  n->when = when <= clock::now() ? 0 : ticks_.deadline_tick(when);
+  n->when = when <= now ? 0 : ticks_.deadline_tick(when);
   wheel_.insert(n);
   return TimerHandle(n, n->generation, when);
+}
+
+CallbackNode* Loop::Impl::make_persistent_node(Callback&& fn) {
+  CallbackNode* n = new_node(std::move(fn));
+  n->persistent = true;
+  n->state = NodeState::kIdle;
+  return n;
+}
+
+void Loop::Impl::free_persistent_node(CallbackNode* n) noexcept {
+  n->persistent = false;
+  n->fn.reset();
+  pool_.release(n);
 }
 
 bool Loop::Impl::cancel(CallbackNode* n) noexcept {
@@ -155,10 +196,10 @@ Handle Loop::call_soon(Callback fn) { return impl_->call_soon(std::move(fn)); }
 TimerHandle Loop::call_later_impl(clock::duration delay, Callback fn) {
   const time_point now = clock::now();
   const time_point when = delay >= time_point::max() - now ? time_point::max() : now + delay;
-  return impl_->call_at(when, std::move(fn));
+  return impl_->call_at(when, now, std::move(fn));
 }
 
-TimerHandle Loop::call_at(time_point when, Callback fn) { return impl_->call_at(when, std::move(fn)); }
+TimerHandle Loop::call_at(time_point when, Callback fn) { return impl_->call_at(when, clock::now(), std::move(fn)); }
 
 void Loop::call_soon_threadsafe(Callback fn) { impl_->call_soon_threadsafe(std::move(fn)); }
 
@@ -490,6 +531,16 @@ void Loop::Impl::run_ready() {
       pool_.release(n);
       continue;
     }
+    if (n->persistent) {
+      // Idle before it runs: the callback may schedule its own node again.
+      n->state = NodeState::kIdle;
+      try {
+        n->fn();
+      } catch (...) {
+        report("exception in callback", std::current_exception());
+      }
+      continue;
+    }
     n->state = NodeState::kRunning;
     try {
       n->fn();
@@ -553,8 +604,11 @@ void Loop::Impl::discard_everything() {
     if (n.state == NodeState::kTimer) wheel_.remove(&n);
     n.fn.reset();
   });
-  while (!ready_.empty()) pool_.release(ready_.pop());
-  pool_.for_each_in_use([this](CallbackNode& n) { pool_.release(&n); });
+  while (!ready_.empty()) ready_.pop();
+  pool_.for_each_in_use([this](CallbackNode& n) {
+    n.persistent = false;
+    pool_.release(&n);
+  });
   for (FdRecord& rec : fds_) {
     rec.read.fn.reset();
     rec.write.fn.reset();
@@ -565,11 +619,11 @@ void Loop::Impl::discard_everything() {
 void Loop::Impl::close() {
   if (running_.load()) throw InvalidStateError("Loop::close: the event loop is running");
   if (closed_) return;
-  if (extension_ != nullptr) {
-    detail::LoopExtension* extension = extension_;
+  detail::LoopExtension* const extension_closing = extension_;
+  if (extension_closing != nullptr) {
     extension_ = nullptr;
     enter_running("Loop::close");
-    extension->loop_closing();
+    extension_closing->loop_closing();
     leave_running();
   }
   std::vector<Callback> threadsafe;
@@ -582,6 +636,7 @@ void Loop::Impl::close() {
   signals_.clear();
   discard_everything();
   threadsafe.clear();
+  if (extension_closing != nullptr) extension_closing->loop_closed();
   ::close(wake_fd_);
   wake_fd_ = -1;
 }

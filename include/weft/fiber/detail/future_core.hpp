@@ -33,6 +33,7 @@ struct None {
 
 namespace detail {
 
+struct CallbackNode;
 class LoopContext;
 class TaskCore;
 

@@ -134,8 +134,10 @@ class TaskCore : public FutureCore {
   friend class LoopContext;
   struct Fiber;  // fiber/task_core.cpp
 
+  void step();
   void start();
   void resume();
+  void release_resume_node() noexcept;
   void unwind_for_close();
   void switch_in();
   void switch_out();
@@ -149,6 +151,9 @@ class TaskCore : public FutureCore {
   // that this header names no Boost type), valid from start() to the end.
   alignas(void*) unsigned char context_[sizeof(void*)];
   Fiber* fiber_ = nullptr;  // switch state, kept at the top of the task's stack
+  // The loop callback that runs the task's next step, made once and
+  // scheduled at every wake-up (a reactor node, opaque here).
+  CallbackNode* step_node_ = nullptr;
   std::string cancel_message_;
   Cancellable* waiting_on_ = nullptr;
   int cancels_requested_ = 0;
