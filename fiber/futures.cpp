@@ -15,7 +15,7 @@ FutureCore::FutureCore() : FutureCore(get_running_loop()) {}
 FutureCore::FutureCore(Loop& loop) : context_(&LoopContext::of(loop)) { context_->add_ref(); }
 
 FutureCore::~FutureCore() {
-  report_unretrieved("Future exception was never retrieved");
+  if (!exception_retrieved_) report_unretrieved("Future exception was never retrieved");
   context_->release();
 }
 
@@ -75,15 +75,21 @@ void FutureCore::set_finished() {
 // callbacks, in the order they were added, as asyncio's __schedule_callbacks.
 void FutureCore::complete(State state) {
   state_ = state;
-  std::vector<Entry> callbacks;
-  callbacks.swap(callbacks_);
+  if (first_callback_.id == 0) return;
+  Entry first = std::move(first_callback_);
+  first_callback_.id = 0;
+  std::vector<Entry> more;
+  more.swap(more_callbacks_);
   Loop* loop = context_->loop();
-  for (Entry& e : callbacks) {
-    if (e.synchronous) {
-      e.fn();
-    } else if (loop != nullptr) {
-      loop->call_soon(std::move(e.fn));
-    }
+  run_callback(first, loop);
+  for (Entry& e : more) run_callback(e, loop);
+}
+
+void FutureCore::run_callback(Entry& entry, Loop* loop) {
+  if (entry.synchronous) {
+    entry.fn();
+  } else if (loop != nullptr) {
+    loop->call_soon(std::move(entry.fn));
   }
 }
 
@@ -114,20 +120,42 @@ FutureCore::CallbackId FutureCore::add_done_callback(Callback fn) {
     loop().call_soon(std::move(fn));
     return 0;
   }
-  callbacks_.push_back(Entry{next_id_, false, std::move(fn)});
-  return next_id_++;
+  return add_entry(false, std::move(fn));
 }
 
 FutureCore::CallbackId FutureCore::add_completion_waiter(Callback fn) {
   if (done()) return 0;
-  callbacks_.push_back(Entry{next_id_, true, std::move(fn)});
-  return next_id_++;
+  return add_entry(true, std::move(fn));
+}
+
+FutureCore::CallbackId FutureCore::add_entry(bool synchronous, Callback&& fn) {
+  const CallbackId id = next_id_++;
+  if (first_callback_.id == 0 && more_callbacks_.empty()) {
+    first_callback_.id = id;
+    first_callback_.synchronous = synchronous;
+    first_callback_.fn = std::move(fn);
+  } else {
+    more_callbacks_.push_back(Entry{id, synchronous, std::move(fn)});
+  }
+  return id;
 }
 
 bool FutureCore::remove_callback(CallbackId id) {
-  for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
+  if (id == 0) return false;
+  if (first_callback_.id == id) {
+    // Keep the order: the next entry, if any, moves up inline.
+    if (more_callbacks_.empty()) {
+      first_callback_.id = 0;
+      first_callback_.fn.reset();
+    } else {
+      first_callback_ = std::move(more_callbacks_.front());
+      more_callbacks_.erase(more_callbacks_.begin());
+    }
+    return true;
+  }
+  for (auto it = more_callbacks_.begin(); it != more_callbacks_.end(); ++it) {
     if (it->id == id) {
-      callbacks_.erase(it);
+      more_callbacks_.erase(it);
       return true;
     }
   }

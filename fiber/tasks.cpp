@@ -81,7 +81,7 @@ TaskCore::TaskCore(Loop& loop, TaskOptions options)
 }
 
 TaskCore::~TaskCore() {
-  report_unretrieved("Task exception was never retrieved (task '" + name_ + "')");
+  if (exception_unretrieved()) report_unretrieved("Task exception was never retrieved (task '" + name_ + "')");
   release_resume_node();
   as_fiber(context_).~fiber();
 }
@@ -203,13 +203,21 @@ void TaskCore::resume() {
   }
 }
 
+// Back to the loop, on the task's stack; returns when the loop resumes us.
+inline void TaskCore::switch_out() {
+  Fiber& f = *fiber_;
+  start_switch(&f.fake_stack, f.caller_bottom, f.caller_size);
+  f.caller = std::move(f.caller).resume();
+  finish_switch(f.fake_stack, &f.caller_bottom, &f.caller_size);
+}
+
 WakeReason TaskCore::park() {
   if (wake_pending_) {
     wake_pending_ = false;
     waiting_on_ = nullptr;
     return wake_reason_;
   }
-  if (must_cancel_ || context().closing()) {
+  if (must_cancel_) {
     ++epoch_;  // the prepared Waker goes stale
     waiting_on_ = nullptr;
     return WakeReason::kCancelled;
@@ -220,19 +228,11 @@ WakeReason TaskCore::park() {
   return wake_reason_;
 }
 
-// Back to the loop, on the task's stack; returns when the loop resumes us.
-void TaskCore::switch_out() {
-  Fiber& f = *fiber_;
-  start_switch(&f.fake_stack, f.caller_bottom, f.caller_size);
-  f.caller = std::move(f.caller).resume();
-  finish_switch(f.fake_stack, &f.caller_bottom, &f.caller_size);
-}
-
 // asyncio.sleep(0): the task goes to the back of the ready queue. A plain
 // park would cost a second trip through the queue (the waker's callback,
 // then the resume), so the resume is queued directly.
 void TaskCore::yield_now() {
-  if (must_cancel_ || context().closing()) check_cancel();
+  check_cancel();
   ++epoch_;
   wake_reason_ = WakeReason::kReady;
   phase_ = Phase::kScheduled;
@@ -278,11 +278,11 @@ bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
   return true;
 }
 
-void TaskCore::check_cancel() {
-  if (must_cancel_ || (context().closing() && !done())) {
-    must_cancel_ = false;
-    throw CancelledError(cancel_message_);
-  }
+// While the loop closes (unwind_for_close), the cancellation stays pending,
+// so that every further suspension point throws at once too.
+void TaskCore::throw_cancelled() {
+  if (!context().closing()) must_cancel_ = false;
+  throw CancelledError(cancel_message_);
 }
 
 // --- cancellation ----------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "fiber/stack.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -84,6 +85,30 @@ long resident_bytes() {
   long resident = 0;
   statm >> size >> resident;
   return resident * sysconf(_SC_PAGESIZE);
+}
+
+// This process's /proc/self/pagemap entry for the page holding `address`:
+// bit 63 says the page is present, bit 58 (Linux 6.15+) that it is a guard
+// installed with MADV_GUARD_INSTALL.
+std::uint64_t pagemap_entry(const void* address) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  std::uint64_t entry = 0;
+  if (fd >= 0) {
+    const off_t at = static_cast<off_t>(reinterpret_cast<std::uintptr_t>(address) / page *
+                                        sizeof entry);
+    if (pread(fd, &entry, sizeof entry, at) != static_cast<ssize_t>(sizeof entry)) entry = 0;
+    close(fd);
+  }
+  return entry;
+}
+
+bool page_present(const void* address) {
+  return (pagemap_entry(address) >> 63) & 1;
+}
+
+bool page_is_guard(const void* address) {
+  return (pagemap_entry(address) >> 58) & 1;
 }
 
 char* stack_bottom(const ctx::stack_context& stack) {
@@ -249,20 +274,22 @@ TEST_P(StackPoolTest, SizesRoundUpToPages) {
   EXPECT_EQ(1u, pool.pooled_stacks());
 }
 
-// Beyond max_pooled, freed stacks give their pages back (they come back
-// zero-filled), and slabs left with no pooled or used stack are unmapped.
+// Beyond max_pooled, the least recently freed stacks give their pages back
+// (they come back zero-filled), and slabs left with no pooled or used
+// stack are unmapped.
 TEST_P(StackPoolTest, PoolIsBounded) {
   const std::size_t kMaxPooled = 4;
   StackPool pool(GetParam(), kMaxPooled);
+  EXPECT_EQ(1u, pool.release_batch());
   std::vector<ctx::stack_context> stacks(10);
   for (ctx::stack_context& s : stacks) {
     s = pool.allocate();
     stack_top(s)[-1] = 'x';
   }
-  std::vector<void*> kept;  // the pooled ones, most recent last
-  for (ctx::stack_context& s : stacks) {
-    if (kept.size() < kMaxPooled) kept.push_back(s.sp);
-    pool.deallocate(s);
+  std::vector<void*> kept;  // the pooled ones: the last freed, most recent last
+  for (std::size_t i = 0; i < stacks.size(); ++i) {
+    if (i >= stacks.size() - kMaxPooled) kept.push_back(stacks[i].sp);
+    pool.deallocate(stacks[i]);
   }
   EXPECT_EQ(0u, pool.stacks_in_use());
   EXPECT_EQ(kMaxPooled, pool.pooled_stacks());
@@ -278,6 +305,153 @@ TEST_P(StackPoolTest, PoolIsBounded) {
     }
   }
   for (ctx::stack_context& s : stacks) pool.deallocate(s);
+}
+
+TEST(StackPoolBatches, ReleaseBatchFollowsMaxPooled) {
+  EXPECT_EQ(1u, StackPool(StackGuard::kMadvise, 0).release_batch());
+  EXPECT_EQ(2u, StackPool(StackGuard::kMadvise, 8).release_batch());
+  EXPECT_EQ(16u, StackPool(StackGuard::kMadvise, 64).release_batch());
+  EXPECT_EQ(kReleaseBatch, StackPool(StackGuard::kMadvise).release_batch());
+}
+
+// Two full slabs, A then B, freed in that order into a pool of 64 (batches
+// of 16): each batch is 16 neighbours of A, given back as one range guards
+// included, and the batch that releases A's last stacks unmaps A.
+class SlabBatches : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!guard_install_supported()) {
+      GTEST_SKIP() << "slabs of many stacks need MADV_GUARD_INSTALL (Linux 6.13+)";
+    }
+    stacks_.resize(2 * kStacksPerSlab);
+    for (ctx::stack_context& s : stacks_) {
+      s = pool_.allocate();
+      stack_top(s)[-1] = 'x';
+    }
+    ASSERT_EQ(2u, pool_.mapped_slabs());
+    ASSERT_EQ(16u, pool_.release_batch());
+    // Slab A holds the first 64 stacks, in address order.
+    for (unsigned i = 1; i < kStacksPerSlab; ++i) {
+      ASSERT_EQ(stack_top(stacks_[0]) + i * kStride, stack_top(stacks_[i]));
+    }
+  }
+
+  void TearDown() override {
+    for (ctx::stack_context& s : stacks_) {
+      if (s.sp != nullptr) pool_.deallocate(s);
+    }
+  }
+
+  // Frees stacks_[first, last).
+  void free_stacks(std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) pool_.deallocate(stacks_[i]);
+  }
+
+  static constexpr std::size_t kStride = kGuardSize + kDefaultStackSize;
+  StackPool pool_{StackGuard::kMadvise, kStacksPerSlab};
+  std::vector<ctx::stack_context> stacks_;
+};
+
+constexpr std::size_t SlabBatches::kStride;
+
+TEST_F(SlabBatches, OldestAreReleasedInBatches) {
+  char* const a_top = stack_top(stacks_[0]);
+  free_stacks(0, kStacksPerSlab);  // all of A: pooled, pages kept
+  EXPECT_EQ(kStacksPerSlab, pool_.pooled_stacks());
+  EXPECT_TRUE(page_present(a_top - 1));
+
+  free_stacks(kStacksPerSlab, kStacksPerSlab + 1);  // one more: A's first 16 go
+  EXPECT_EQ(kStacksPerSlab + 1 - 16, pool_.pooled_stacks());
+  for (unsigned i = 0; i < kStacksPerSlab; ++i) {
+    EXPECT_EQ(i >= 16, page_present(a_top + i * kStride - 1)) << "stack " << i;
+  }
+  EXPECT_EQ(2u, pool_.mapped_slabs());
+}
+
+TEST_F(SlabBatches, GuardsSurviveTheBatchedRelease) {
+  char* const a_top = stack_top(stacks_[0]);
+  // The guard below A's stack i.
+  auto guard_of = [a_top](unsigned i) {
+    return a_top + i * kStride - kDefaultStackSize - kGuardSize;
+  };
+  free_stacks(0, kStacksPerSlab + 1);  // releases A's stacks 0 to 15 as one range
+  ASSERT_FALSE(page_present(a_top + 5 * kStride - 1));
+  GuardHit hit;
+  for (unsigned i = 1; i < 16; ++i) {
+    ASSERT_TRUE(find_guard(guard_of(i), hit));
+    EXPECT_EQ(a_top + i * kStride, hit.stack_hi);
+  }
+  // The kernel's own word, where it reports guards in pagemap (Linux 6.15+):
+  // every page of every guard inside the released range is still a guard.
+  if (!page_is_guard(guard_of(20))) {
+    GTEST_SKIP() << "this kernel does not report guard regions in /proc/self/pagemap";
+  }
+  for (unsigned i = 1; i < 16; ++i) {
+    for (std::size_t offset = 0; offset < kGuardSize; offset += 4096) {
+      EXPECT_TRUE(page_is_guard(guard_of(i) + offset)) << "stack " << i << " +" << offset;
+    }
+  }
+  // Released stacks are zero-filled and usable again.
+  EXPECT_EQ('\0', (a_top + 5 * kStride)[-1]);
+}
+
+TEST_F(SlabBatches, SlabIsUnmappedOnceAllItsStacksAreReleased) {
+  const char* const a_guard = stack_bottom(stacks_[0]) - 1;
+  const char* const b_top = stack_top(stacks_[kStacksPerSlab]);
+  GuardHit hit;
+  ASSERT_TRUE(find_guard(a_guard, hit));
+  free_stacks(0, kStacksPerSlab + 3 * 16);  // three batches: A's 48 first
+  EXPECT_EQ(2u, pool_.mapped_slabs());
+  free_stacks(kStacksPerSlab + 3 * 16, kStacksPerSlab + 3 * 16 + 1);  // A's last 16
+  EXPECT_EQ(1u, pool_.mapped_slabs());
+  EXPECT_FALSE(find_guard(a_guard, hit));
+  // B's stacks are pooled, with their pages.
+  EXPECT_EQ(kStacksPerSlab - 16 + 1, pool_.pooled_stacks());
+  EXPECT_TRUE(page_present(b_top - 1));
+}
+
+// A stack handed out without pages gets its top page at once, and so do
+// the next kCommitAhead - 1 stacks of its slab; nothing below the top page.
+TEST(StackPoolCommit, TopPagesAreCommittedAhead) {
+  if (!guard_install_supported()) {
+    GTEST_SKIP() << "slabs of many stacks need MADV_GUARD_INSTALL (Linux 6.13+)";
+  }
+  const std::size_t stride = kGuardSize + kDefaultStackSize;
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  StackPool pool(StackGuard::kMadvise);
+  std::vector<ctx::stack_context> stacks(kCommitAhead + 1);
+  stacks[0] = pool.allocate();
+  char* const top = stack_top(stacks[0]);
+  if (!page_present(top - 1)) {
+    pool.deallocate(stacks[0]);
+    GTEST_SKIP() << "this kernel lacks MADV_POPULATE_WRITE (Linux 5.14+)";
+  }
+  for (std::size_t i = 0; i < kStacksPerSlab; ++i) {
+    EXPECT_EQ(i < kCommitAhead, page_present(top + i * stride - 1)) << "stack " << i;
+    EXPECT_FALSE(page_present(top + i * stride - page - 1)) << "stack " << i;
+  }
+  for (std::size_t i = 1; i < stacks.size(); ++i) {
+    stacks[i] = pool.allocate();
+    EXPECT_EQ(top + i * stride, stack_top(stacks[i]));
+  }
+  // The stack after the committed ones started the next batch.
+  EXPECT_TRUE(page_present(top + (2 * kCommitAhead - 1) * stride - 1));
+  EXPECT_FALSE(page_present(top + 2 * kCommitAhead * stride - 1));
+  for (ctx::stack_context& s : stacks) pool.deallocate(s);
+}
+
+TEST_P(StackPoolTest, GivingBackAStackNotInUseAborts) {
+  WEFT_SKIP_UNLESS_DEATH_TESTS_RUN();
+  const StackGuard guard = GetParam();
+  EXPECT_DEATH(
+      {
+        StackPool pool(guard);
+        ctx::stack_context stack = pool.allocate();
+        ctx::stack_context copy = stack;
+        pool.deallocate(stack);
+        pool.deallocate(copy);
+      },
+      "weft: fatal: 0x[0-9a-f]+ is not the top of a stack in use");
 }
 
 // A fiber that leaves by switching away leaves its frames' redzones
@@ -546,7 +720,8 @@ TEST_P(StackPoolTest, ManyFibersReuseStacks) {
     EXPECT_FALSE(static_cast<bool>(fibers[i]));
   }
   EXPECT_EQ(0u, pool.stacks_in_use());
-  EXPECT_EQ(kMaxPooled, pool.pooled_stacks());
+  EXPECT_LE(pool.pooled_stacks(), kMaxPooled);
+  EXPECT_GT(pool.pooled_stacks(), kMaxPooled - pool.release_batch());
   EXPECT_LE(pool.mapped_slabs(), pool.pooled_stacks());
 }
 
@@ -572,10 +747,12 @@ TEST(ManyStacks, HundredThousandLiveStacks) {
   EXPECT_LT(mappings, 10000);
   EXPECT_LT(resident_per_stack, 8 * 1024);
 
+  // Freed in order, so the batches released are whole slabs, unmapped.
   for (ctx::stack_context& s : stacks) pool.deallocate(s);
   EXPECT_EQ(0u, pool.stacks_in_use());
-  EXPECT_EQ(kMaxPooledStacks < n ? kMaxPooledStacks : n, pool.pooled_stacks());
-  EXPECT_LE(pool.mapped_slabs(), pool.pooled_stacks() / kStacksPerSlab + 1);
+  EXPECT_LE(pool.pooled_stacks(), kMaxPooledStacks);
+  EXPECT_GT(pool.pooled_stacks(), kMaxPooledStacks - kReleaseBatch);
+  EXPECT_LE(pool.mapped_slabs(), pool.pooled_stacks() / kStacksPerSlab + 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -651,6 +828,28 @@ TEST_P(StackPoolTest, TouchingTheGuardReportsTheOwner) {
       ::testing::KilledBySignal(SIGSEGV),
       "weft: stack overflow in task 'guard-probe' "
       "\\(stack 0x[0-9a-f]+-0x[0-9a-f]+, fault at 0x[0-9a-f]+\\)");
+}
+
+// A guard between two stacks given back together as one range still
+// faults, and is still reported.
+TEST(StackOverflowHandler, GuardInsideAReleasedRangeStillReports) {
+  WEFT_SKIP_UNLESS_DEATH_TESTS_RUN();
+  if (!guard_install_supported()) {
+    GTEST_SKIP() << "slabs of many stacks need MADV_GUARD_INSTALL (Linux 6.13+)";
+  }
+  EXPECT_EXIT(
+      {
+        prepare_to_fault();
+        StackPool pool(StackGuard::kMadvise, 8);  // releases 2 at a time
+        std::vector<ctx::stack_context> stacks(12);
+        for (ctx::stack_context& s : stacks) s = pool.allocate();
+        volatile char* guard = stack_bottom(stacks[1]) - 1;  // between stacks 0 and 1
+        for (ctx::stack_context& s : stacks) pool.deallocate(s);
+        *guard = 1;
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGSEGV),
+      "weft: stack overflow in an unnamed task \\(stack ");
 }
 
 volatile bool g_stop_recursion = false;

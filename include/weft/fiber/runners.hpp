@@ -26,8 +26,11 @@ void run_until_done(Loop& loop, FutureCore& future);
 // by cancellation) to the exception handler.
 void cancel_all_tasks(Loop& loop) noexcept;
 
-// What weft::run does after main, whatever happened: cancel what is left,
-// stop the thread pool, close the loop.
+// What weft::run does after main, whatever happened: cancel what is left and
+// close the loop. Unlike asyncio.run, it does not wait for to_thread()
+// functions still running: the worker pool is shared by every loop of the
+// process, so they finish in the background (their results are dropped)
+// and the process waits for them at exit.
 class RunnerShutdown {
  public:
   explicit RunnerShutdown(Loop& loop) : loop_(loop) {}

@@ -163,6 +163,8 @@ class FutureCore : public Cancellable {
   [[noreturn]] void throw_invalid_state(const char* what) const;
   void mark_cancelled(const std::string& message);
   void report_unretrieved(const std::string& message) noexcept;
+  // True if the future failed and nobody has looked at the exception yet.
+  bool exception_unretrieved() const noexcept { return !exception_retrieved_; }
 
  private:
   struct Entry {
@@ -171,9 +173,14 @@ class FutureCore : public Cancellable {
     Callback fn;
   };
   void complete(State state);
+  void run_callback(Entry& entry, Loop* loop);
+  CallbackId add_entry(bool synchronous, Callback&& fn);
 
   LoopContext* context_;
-  std::vector<Entry> callbacks_;
+  // The callbacks in the order they were added: the first one inline (most
+  // futures have one waiter, so that costs no allocation), the rest after it.
+  Entry first_callback_{0, false, Callback()};
+  std::vector<Entry> more_callbacks_;
   std::exception_ptr exception_;
   std::string cancel_message_;
   CallbackId next_id_ = 1;

@@ -106,8 +106,12 @@ class TaskCore : public FutureCore {
 
   // Delivers a pending cancellation: throws CancelledError if one was
   // requested and not passed on. Every suspension point calls this after
-  // withdrawing its registrations.
-  void check_cancel();
+  // withdrawing its registrations. (Inline: it runs after every wake-up.)
+  void check_cancel() {
+    if (must_cancel_) throw_cancelled();
+  }
+  // True if the next suspension point will throw CancelledError.
+  bool cancel_pending() const noexcept { return must_cancel_; }
 
   // asyncio.sleep(0): requeues the running task behind everything ready.
   // Throws CancelledError if a cancellation is pending.
@@ -134,6 +138,7 @@ class TaskCore : public FutureCore {
   friend class LoopContext;
   struct Fiber;  // fiber/task_core.cpp
 
+  [[noreturn]] void throw_cancelled();
   void step();
   void start();
   void resume();
