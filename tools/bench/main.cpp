@@ -33,8 +33,10 @@ const Workload kWorkloads[] = {
     {"timer_churn", weft_bench::run_timer_churn, Needs::kNothing},
     {"spawn", weft_bench::run_spawn, Needs::kNothing},
     {"switch", weft_bench::run_switch, Needs::kNothing},
+    {"pingpong", weft_bench::run_pingpong, Needs::kNothing},
     {"timers", weft_bench::run_timers, Needs::kNothing},
     {"parked", weft_bench::run_parked, Needs::kNothing},
+    {"echo", weft_bench::run_echo, Needs::kNothing},
 };
 
 const Workload* find(const std::string& name) {

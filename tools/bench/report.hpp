@@ -38,7 +38,9 @@ void run_callbacks();
 void run_timer_churn();
 void run_spawn();
 void run_switch();
+void run_pingpong();
 void run_timers();
 void run_parked();
+void run_echo();
 
 }  // namespace weft_bench

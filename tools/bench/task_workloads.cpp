@@ -1,6 +1,7 @@
 // tools/bench/task_workloads.cpp — the task-level workloads of BENCHMARKS.md:
 // spawn, switch, timers, parked.
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tools/bench/report.hpp"
@@ -11,15 +12,13 @@ namespace weft_bench {
 // N tasks that each return their index, then all joined; the sum is checked.
 void run_spawn() {
   constexpr long kTasks = 200000;
-  const long rss_before = rss_kib();
-  (void)rss_before;
   const double t0 = now_s();
   const long sum = weft::run([] {
     std::vector<weft::Task<long>> tasks;
     tasks.reserve(kTasks);
     for (long i = 0; i < kTasks; ++i) tasks.push_back(weft::create_task([i] { return i; }));
     long total = 0;
-    for (auto& t : tasks) total += t.get();
+    for (long v : weft::gather(tasks)) total += v;
     return total;
   });
   const double wall = now_s() - t0;
@@ -50,6 +49,34 @@ void run_switch() {
   bench_line("switch", {{"ns_per_op", wall * 1e9 / (2.0 * kYields)}});
 }
 
+// An integer goes ping -> q1 -> pong -> q2 -> ping, 500,000 round trips,
+// through two unbounded queues as asyncio's anchor does.
+void run_pingpong() {
+  constexpr long kTrips = 500000;
+  long value = 0;
+  double wall = 0;
+  weft::run([&] {
+    weft::Queue<long> q1;
+    weft::Queue<long> q2;
+    const double t0 = now_s();
+    auto ping = weft::create_task([&] {
+      long v = 0;
+      for (long i = 0; i < kTrips; ++i) {
+        q1.put(v);
+        v = q2.get();
+      }
+      return v;
+    });
+    auto pong = weft::create_task([&] {
+      for (long i = 0; i < kTrips; ++i) q2.put(q1.get() + 1);
+    });
+    value = std::get<0>(weft::gather(ping, pong));
+    wall = now_s() - t0;
+  });
+  if (value != kTrips) fail("pingpong", "value " + std::to_string(value));
+  bench_line("pingpong", {{"ns_per_op", wall * 1e9 / kTrips}});
+}
+
 // 100,000 tasks each sleep an LCG duration in [0, 1000] ms.
 void run_timers() {
   constexpr long kTasks = 100000;
@@ -71,7 +98,7 @@ void run_timers() {
         ++finished;
       }));
     }
-    for (auto& t : tasks) t.get();
+    weft::gather(tasks);
     wall = now_s() - t0;
     cpu = cpu_s() - c0;
   });
@@ -86,21 +113,21 @@ void run_parked() {
   double wall = 0;
   long rss_growth = 0;
   weft::run([&] {
-    weft::Future<void> event;
+    weft::Event event;
     const long rss0 = rss_kib();
     const double t0 = now_s();
     std::vector<weft::Task<void>> tasks;
     tasks.reserve(kTasks);
     for (long i = 0; i < kTasks; ++i) {
-      tasks.push_back(weft::create_task([event, &finished]() mutable {
-        event.get();
+      tasks.push_back(weft::create_task([&event, &finished] {
+        event.wait();
         ++finished;
       }));
     }
     weft::yield();  // every task starts and parks
     rss_growth = peak_rss_kib() - rss0;
-    event.set_result();
-    for (auto& t : tasks) t.get();
+    event.set();
+    weft::gather(tasks);
     wall = now_s() - t0;
   });
   if (finished != kTasks) fail("parked", "finished " + std::to_string(finished));
