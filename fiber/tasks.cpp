@@ -117,6 +117,7 @@ TaskCore& TaskCore::require_current(const char* what) {
 
 void TaskCore::schedule_start() {
   Loop::Impl& impl = loop().impl();
+  impl.check_usable("create_task");
   step_node_ = impl.make_persistent_node([this] { step(); });
   add_ref();  // the loop's reference, dropped when the task is done
   context().link(this);
@@ -268,13 +269,9 @@ bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
   }
   if (phase_ != Phase::kParked) return false;
   phase_ = Phase::kScheduled;
-  if (step_node_->state == NodeState::kIdle) {
-    try {
-      step_node_->owner->schedule(step_node_);
-    } catch (...) {
-      // The loop is closing: LoopContext::loop_closing() resumes the task.
-    }
-  }
+  // Not idle: the node is still queued from before (a closing loop resumes
+  // tasks directly), and the queued step will resume the task.
+  if (step_node_->state == NodeState::kIdle) step_node_->owner->schedule(step_node_);
   return true;
 }
 

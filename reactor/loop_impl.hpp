@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -63,9 +64,11 @@ struct Loop::Impl {
   // A node that runs `fn` each time it is scheduled, kept by its owner
   // between runs: scheduling it allocates nothing and moves no callable.
   detail::CallbackNode* make_persistent_node(Callback&& fn);
-  // Queues the node; it must be idle (not queued already).
+  // Queues the node; it must be idle (not queued already). Unchecked, as
+  // it is the hot path of every task wake-up: its callers (fiber/) run on
+  // the loop's thread by construction, and never after close().
   void schedule(detail::CallbackNode* node) {
-    check_usable("Loop::call_soon");
+    assert(!closed_ && node->state == detail::NodeState::kIdle);
     node->state = detail::NodeState::kReady;
     ready_.push(node);
   }
