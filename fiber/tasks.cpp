@@ -26,14 +26,10 @@ namespace ctx = boost::context;
 static_assert(sizeof(ctx::fiber) == sizeof(void*) && alignof(ctx::fiber) <= alignof(void*),
               "TaskCore keeps a boost::context::fiber in pointer-sized storage");
 
-// What a running task needs to switch back to the loop. It lives at the top
-// of the task's own stack (no allocation), above Boost.Context's record, and
-// only the task's fiber touches it.
+// A task's switch state. It lives at the top of the task's own stack (no
+// allocation), above Boost.Context's record.
 struct TaskCore::Fiber {
-  ctx::fiber caller;                 // the loop's context while the task runs
-  const void* caller_bottom = nullptr;  // ASan: the loop's stack
-  std::size_t caller_size = 0;
-  void* fake_stack = nullptr;        // ASan: this fiber's fake stack while away
+  void* fake_stack = nullptr;  // ASan: this fiber's fake stack while away
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
 };
@@ -41,6 +37,20 @@ struct TaskCore::Fiber {
 namespace {
 
 thread_local TaskCore* t_current_task = nullptr;
+
+// How control moves between the loop's stack and the tasks': every switch
+// is a plain resume(), which hands the resumed side the context just left;
+// the resumed side files it where it belongs, as told by t_switch_source:
+// the task that left (its context_), the loop (t_main: null source), or
+// nowhere (a task that ended: kEndedSource). So a task can hand control
+// straight to another task, and the loop's context travels with whichever
+// task runs.
+thread_local TaskCore* t_switch_source = nullptr;
+TaskCore* const kEndedSource = reinterpret_cast<TaskCore*>(alignof(TaskCore));
+thread_local boost::context::fiber t_main;
+thread_local void* t_main_fake_stack = nullptr;  // ASan: the loop's, while away
+thread_local const void* t_main_bottom = nullptr;  // ASan: the loop's stack
+thread_local std::size_t t_main_size = 0;
 std::atomic<unsigned long> g_task_counter{0};
 
 // The thread's stack pool; the first use installs the stack-overflow report.
@@ -70,6 +80,22 @@ inline void settle_mxcsr() {
 ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
 
 }  // namespace
+
+// The parts of switching that name Boost.Context types, which task_core.hpp
+// may not: TaskCore befriends this struct.
+struct TaskSwitch {
+  static ctx::fiber& context(TaskCore& task) { return as_fiber(task.context_); }
+  // Files the context a switch left (see t_switch_source).
+  static void land(ctx::fiber&& left) {
+    TaskCore* source = t_switch_source;
+    if (source == nullptr) {
+      t_main = std::move(left);
+    } else if (source != kEndedSource) {
+      context(*source) = std::move(left);
+    }
+  }
+  static ctx::fiber run(TaskCore& task, ctx::fiber&& starter);
+};
 
 // --- construction and bookkeeping -----------------------------------------------
 
@@ -119,6 +145,7 @@ void TaskCore::schedule_start() {
   Loop::Impl& impl = loop().impl();
   impl.check_usable("create_task");
   step_node_ = impl.make_persistent_node([this] { step(); });
+  step_node_->owner_tag = this;
   add_ref();  // the loop's reference, dropped when the task is done
   context().link(this);
   impl.schedule(step_node_);
@@ -164,52 +191,89 @@ void TaskCore::start() {
   fiber_->stack_size = sctx.size;
   settle_mxcsr();  // before the new context copies MXCSR
   as_fiber(context_) = ctx::fiber(std::allocator_arg, ctx::preallocated(top - kReserved, sctx.size - kReserved, sctx),
-                                  StackAllocator(pool), [this](ctx::fiber&& caller) {
-                                    Fiber& f = *fiber_;
-                                    finish_switch(nullptr, &f.caller_bottom, &f.caller_size);
-                                    f.caller = std::move(caller);
-                                    settle_mxcsr();
-                                    run_on_fiber();
-                                    // Leave for good: the stack goes back to the pool
-                                    // once Boost.Context has switched away from it.
-                                    ctx::fiber back = std::move(f.caller);
-                                    start_switch(nullptr, f.caller_bottom, f.caller_size);
-                                    f.~Fiber();
-                                    fiber_ = nullptr;
-                                    return back;
+                                  StackAllocator(pool), [this](ctx::fiber&& starter) {
+                                    return TaskSwitch::run(*this, std::move(starter));
                                   });
   phase_ = Phase::kScheduled;
-  resume();
+  switch_in();
+}
+
+// The task's whole life on its own stack. A task is only ever started from
+// the loop, so the stack it first comes from is the loop's (for ASan).
+ctx::fiber TaskSwitch::run(TaskCore& task, ctx::fiber&& starter) {
+  finish_switch(nullptr, &t_main_bottom, &t_main_size);
+  t_main = std::move(starter);
+  settle_mxcsr();
+  task.run_on_fiber();
+  // Leave for good: choose where to go, give back what the task held (which
+  // may delete it), and return the target: Boost.Context switches there and
+  // only then returns the stack to the pool.
+  TaskCore* next = task.next_in_batch();
+  ctx::fiber target = next != nullptr ? std::move(context(*next)) : std::move(t_main);
+  TaskCore::enter(next);
+  t_switch_source = kEndedSource;
+  start_switch(nullptr, next != nullptr ? next->fiber_->stack_bottom : t_main_bottom,
+               next != nullptr ? next->fiber_->stack_size : t_main_size);
+  task.fiber_->~Fiber();
+  task.fiber_ = nullptr;
+  task.release_resume_node();
+  task.release();  // the loop's reference: `task` may be gone from here on
+  return target;
 }
 
 // --- switching -----------------------------------------------------------------
 
-// Runs the task until it parks or ends; on the loop's stack, from a callback.
+// The task that runs next (null: the loop) is the bookkeeping's business:
+// which task runs, and in which phase.
+void TaskCore::enter(TaskCore* next) noexcept {
+  t_current_task = next;
+  if (next != nullptr) next->phase_ = Phase::kRunning;
+}
+
+// If the loop's next callback in this batch is another started task's step,
+// takes it: switching straight there runs exactly what the loop would run
+// next, minus two context switches and a trip through run_ready().
+TaskCore* TaskCore::next_in_batch() noexcept {
+  Loop::Impl& impl = *step_node_->owner;
+  CallbackNode* node = impl.peek_persistent_in_batch();
+  if (node == nullptr) return nullptr;
+  auto* next = static_cast<TaskCore*>(node->owner_tag);
+  if (next == this || next->phase_ != Phase::kScheduled) return nullptr;
+  impl.take_persistent_in_batch();
+  return next;
+}
+
+// Runs the task until control comes back to the loop; on the loop's stack,
+// from the task's step callback. The task may be gone when this returns.
 void TaskCore::switch_in() {
-  TaskCore* const outer = t_current_task;
-  t_current_task = this;
-  phase_ = Phase::kRunning;
-  void* fake_stack = nullptr;
-  start_switch(&fake_stack, fiber_->stack_bottom, fiber_->stack_size);
-  as_fiber(context_) = std::move(as_fiber(context_)).resume();
-  finish_switch(fake_stack, nullptr, nullptr);
-  t_current_task = outer;
+  enter(this);
+  t_switch_source = nullptr;
+  start_switch(&t_main_fake_stack, fiber_->stack_bottom, fiber_->stack_size);
+  ctx::fiber left = std::move(as_fiber(context_)).resume();
+  finish_switch(t_main_fake_stack, nullptr, nullptr);
+  TaskSwitch::land(std::move(left));
+  t_current_task = nullptr;
 }
 
-void TaskCore::resume() {
-  switch_in();
-  if (phase_ == Phase::kDone) {
-    release_resume_node();
-    release();  // the loop's reference; may delete this
-  }
-}
+void TaskCore::resume() { switch_in(); }
 
-// Back to the loop, on the task's stack; returns when the loop resumes us.
+// Leaves the task (parked or requeued): to the next task of the batch if
+// there is one, else to the loop. Returns when something resumes the task.
 inline void TaskCore::switch_out() {
   Fiber& f = *fiber_;
-  start_switch(&f.fake_stack, f.caller_bottom, f.caller_size);
-  f.caller = std::move(f.caller).resume();
-  finish_switch(f.fake_stack, &f.caller_bottom, &f.caller_size);
+  TaskCore* next = next_in_batch();
+  enter(next);
+  t_switch_source = this;
+  ctx::fiber left;
+  if (next != nullptr) {
+    start_switch(&f.fake_stack, next->fiber_->stack_bottom, next->fiber_->stack_size);
+    left = std::move(as_fiber(next->context_)).resume();
+  } else {
+    start_switch(&f.fake_stack, t_main_bottom, t_main_size);
+    left = std::move(t_main).resume();
+  }
+  finish_switch(f.fake_stack, nullptr, nullptr);
+  TaskSwitch::land(std::move(left));
 }
 
 WakeReason TaskCore::park() {

@@ -33,7 +33,10 @@ struct CallbackNode : TimerEntry {
   Callback fn;
   Loop::Impl* owner = nullptr;
   std::chrono::steady_clock::time_point deadline{};  // exact, for timers
-  uint64_t sequence = 0;                             // timers: scheduling order
+  union {
+    uint64_t sequence = 0;  // timers: scheduling order
+    void* owner_tag;        // persistent nodes: their owner (a task), for fiber/
+  };
   uint32_t generation = 0;
   NodeState state = NodeState::kFree;
   // A persistent node belongs to one owner (a task's resume step) and is
@@ -110,6 +113,8 @@ class ReadyQueue {
     buf_[(head_ + size_) & mask_] = n;
     ++size_;
   }
+
+  CallbackNode* front() const { return buf_[head_]; }
 
   CallbackNode* pop() {
     CallbackNode* n = buf_[head_];

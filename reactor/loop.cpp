@@ -525,7 +525,10 @@ void Loop::Impl::expire_timers() {
 // Runs exactly the callbacks queued before this step began; whatever they
 // queue waits for the next iteration.
 void Loop::Impl::run_ready() {
-  for (std::size_t todo = ready_.size(); todo > 0; --todo) {
+  // A member, not a local: a task may take the next nodes of the batch
+  // itself (take_persistent_in_batch).
+  for (batch_remaining_ = ready_.size(); batch_remaining_ > 0;) {
+    --batch_remaining_;
     CallbackNode* n = ready_.pop();
     if (n->state == NodeState::kCancelled) {
       pool_.release(n);

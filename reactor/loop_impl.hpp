@@ -72,6 +72,22 @@ struct Loop::Impl {
     node->state = detail::NodeState::kReady;
     ready_.push(node);
   }
+  // The persistent node at the head of the ready queue, if it belongs to
+  // the batch that run_ready() is running now (so that running it next is
+  // exactly what the loop would do), or null. fiber/ uses this to switch
+  // from one task straight to the next without a trip through the loop.
+  detail::CallbackNode* peek_persistent_in_batch() const {
+    if (batch_remaining_ == 0) return nullptr;
+    detail::CallbackNode* n = ready_.front();
+    return n->persistent ? n : nullptr;
+  }
+  // Takes that node off the queue, as run_ready() would before running it.
+  void take_persistent_in_batch() {
+    detail::CallbackNode* n = ready_.pop();
+    --batch_remaining_;
+    n->state = detail::NodeState::kIdle;
+  }
+
   // Gives the node back. Must not be queued. After close() the pool has
   // taken every node back already: do not call it then.
   void free_persistent_node(detail::CallbackNode* node) noexcept;
@@ -167,6 +183,7 @@ struct Loop::Impl {
   detail::TimerWheel wheel_;
   detail::TickClock ticks_;
   std::vector<detail::TimerEntry*> expired_;
+  std::size_t batch_remaining_ = 0;  // run_ready(): nodes of this batch still queued
   uint64_t timer_sequence_ = 0;
 
   // I/O: epoll and the per-fd slots, indexed by fd.

@@ -50,6 +50,7 @@ enum class WakeReason : uint8_t {
 };
 
 class TaskCore;
+struct TaskSwitch;
 
 // A ticket that ends one park of one task. Calling it after the task was
 // already woken (by anything) does nothing.
@@ -136,7 +137,8 @@ class TaskCore : public FutureCore {
 
  private:
   friend class LoopContext;
-  struct Fiber;  // fiber/task_core.cpp
+  friend struct TaskSwitch;
+  struct Fiber;  // fiber/tasks.cpp
 
   [[noreturn]] void throw_cancelled();
   void step();
@@ -146,6 +148,8 @@ class TaskCore : public FutureCore {
   void unwind_for_close();
   void switch_in();
   void switch_out();
+  TaskCore* next_in_batch() noexcept;
+  static void enter(TaskCore* next) noexcept;
   void run_on_fiber() noexcept;
   void finish_cancelled_unstarted();
   void finish(std::exception_ptr error, bool cancelled, const std::string& message);
