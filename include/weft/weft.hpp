@@ -22,3 +22,6 @@
 #include "weft/fiber/threads.hpp"
 #include "weft/fiber/timeouts.hpp"
 #include "weft/fiber/waiting.hpp"
+#include "weft/http/errors.hpp"
+#include "weft/http/redirects.hpp"
+#include "weft/http/url.hpp"
