@@ -578,10 +578,12 @@ void Loop::Impl::run_forever() {
   struct Guard {
     Impl* self;
     ~Guard() {
+      self->forever_ = false;
       self->stopping_.store(false);
       self->leave_running();
     }
   } guard{this};
+  forever_ = true;
   for (;;) {
     run_once(true);
     if (stopping_.load(std::memory_order_acquire)) break;

@@ -76,10 +76,21 @@ struct Loop::Impl {
   // the batch that run_ready() is running now (so that running it next is
   // exactly what the loop would do), or null. fiber/ uses this to switch
   // from one task straight to the next without a trip through the loop.
-  detail::CallbackNode* peek_persistent_in_batch() const {
-    if (batch_remaining_ == 0) return nullptr;
+  // When the batch is spent and the rest of the iteration would do nothing
+  // (run_forever, no fd, timer, signal, cross-thread work or stop pending),
+  // the next batch is started right here: the loop would start it next,
+  // with nothing in between.
+  detail::CallbackNode* peek_persistent_in_batch() {
+    if (batch_remaining_ == 0) {
+      if (!next_iteration_is_trivial()) return nullptr;
+      batch_remaining_ = ready_.size();
+    }
     detail::CallbackNode* n = ready_.front();
     return n->persistent ? n : nullptr;
+  }
+  bool next_iteration_is_trivial() const {
+    return forever_ && !ready_.empty() && user_fds_ == 0 && wheel_.empty() && signals_.empty() &&
+           !threadsafe_pending_.load(std::memory_order_relaxed) && !stopping_.load(std::memory_order_relaxed);
   }
   // Takes that node off the queue, as run_ready() would before running it.
   void take_persistent_in_batch() {
@@ -203,6 +214,7 @@ struct Loop::Impl {
   // Run state.
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
+  bool forever_ = false;  // inside run_forever()
   bool closed_ = false;
   std::thread::id thread_;
   ExceptionHandler exception_handler_;

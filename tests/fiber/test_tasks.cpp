@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -109,6 +110,55 @@ TEST(Tasks, YieldInterleavesTasks) {
     b.get();
   });
   EXPECT_EQ((std::vector<std::string>{"a0", "b0", "a1", "b1", "a2", "b2"}), order);
+}
+
+// Tasks hand control to each other directly while the loop has nothing else
+// to do; anything else pending must still get its turn.
+TEST(Tasks, YieldingTasksDoNotStarveTimersOrThreadsOrCallbacks) {
+  weft::run([] {
+    bool stop = false;
+    auto spin = [&stop] {
+      long n = 0;
+      while (!stop) {
+        weft::yield();
+        ++n;
+      }
+      return n;
+    };
+    // A timer.
+    auto a = weft::create_task(spin);
+    auto b = weft::create_task(spin);
+    weft::get_running_loop().call_later(milliseconds(5), [&] { stop = true; });
+    EXPECT_GT(a.get() + b.get(), 0);
+    // A submission from another thread.
+    stop = false;
+    auto c = weft::create_task(spin);
+    auto d = weft::create_task(spin);
+    weft::Loop& loop = weft::get_running_loop();
+    std::thread t([&] {
+      std::this_thread::sleep_for(milliseconds(5));
+      loop.call_soon_threadsafe([&] { stop = true; });
+    });
+    c.get();
+    d.get();
+    t.join();
+    // A plain callback queued between two tasks' steps keeps its place.
+    std::vector<std::string> order;
+    auto e = weft::create_task([&] {
+      order.push_back("e1");
+      weft::get_running_loop().call_soon([&] { order.push_back("callback"); });
+      weft::yield();
+      order.push_back("e2");
+    });
+    auto f = weft::create_task([&] {
+      order.push_back("f1");
+      weft::yield();
+      order.push_back("f2");
+    });
+    e.get();
+    f.get();
+    EXPECT_EQ((std::vector<std::string>{"e1", "f1", "callback", "e2", "f2"}), order);
+  });
 }
 
 TEST(Tasks, SleepOrdersByDeadline) {
