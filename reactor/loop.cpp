@@ -525,10 +525,9 @@ void Loop::Impl::expire_timers() {
 // Runs exactly the callbacks queued before this step began; whatever they
 // queue waits for the next iteration.
 void Loop::Impl::run_ready() {
-  // A member, not a local: a task may take the next nodes of the batch
-  // itself (take_persistent_in_batch).
-  for (batch_remaining_ = ready_.size(); batch_remaining_ > 0;) {
-    --batch_remaining_;
+  std::size_t todo = ready_.size();
+  while (todo > 0) {
+    --todo;
     CallbackNode* n = ready_.pop();
     if (n->state == NodeState::kCancelled) {
       pool_.release(n);
@@ -536,12 +535,18 @@ void Loop::Impl::run_ready() {
     }
     if (n->persistent) {
       // Idle before it runs: the callback may schedule its own node again.
+      // A task step may also take the next nodes of this batch itself, or
+      // start the next batch (peek/take_persistent_in_batch), so the count
+      // goes through batch_remaining_ while it runs.
       n->state = NodeState::kIdle;
+      batch_remaining_ = todo;
       try {
         n->fn();
       } catch (...) {
         report("exception in callback", std::current_exception());
       }
+      todo = batch_remaining_;
+      batch_remaining_ = 0;
       continue;
     }
     n->state = NodeState::kRunning;
