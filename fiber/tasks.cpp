@@ -79,6 +79,19 @@ inline void settle_mxcsr() {
 
 ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
 
+// asyncio's "Task-N", formatted by hand: every unnamed task pays for it.
+std::string default_name(unsigned long n) {
+  char digits[24];
+  char* p = digits + sizeof digits;
+  do {
+    *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  std::string name("Task-");
+  name.append(p, static_cast<std::size_t>(digits + sizeof digits - p));
+  return name;
+}
+
 }  // namespace
 
 // The parts of switching that name Boost.Context types, which task_core.hpp
@@ -101,7 +114,7 @@ struct TaskSwitch {
 
 TaskCore::TaskCore(Loop& loop, TaskOptions options)
     : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
-  if (name_.empty()) name_ = "Task-" + std::to_string(++g_task_counter);
+  if (name_.empty()) name_ = default_name(++g_task_counter);
   if (stack_size_ == 0) stack_size_ = kDefaultStackSize;
   ::new (static_cast<void*>(context_)) ctx::fiber();
 }

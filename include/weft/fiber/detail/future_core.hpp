@@ -177,12 +177,18 @@ class FutureCore : public Cancellable {
   CallbackId add_entry(bool synchronous, Callback&& fn);
 
   LoopContext* context_;
+
+ protected:
+  // The message of the cancellation; a Task keeps the message of a requested
+  // cancellation here too until it is delivered (one string, not two).
+  std::string cancel_message_;
+
+ private:
   // The callbacks in the order they were added: the first one inline (most
   // futures have one waiter, so that costs no allocation), the rest after it.
   Entry first_callback_{0, false, Callback()};
   std::vector<Entry> more_callbacks_;
   std::exception_ptr exception_;
-  std::string cancel_message_;
   CallbackId next_id_ = 1;
   uint32_t refs_ = 0;
   State state_ = State::kPending;

@@ -163,7 +163,6 @@ class TaskCore : public FutureCore {
   // The loop callback that runs the task's next step, made once and
   // scheduled at every wake-up (a reactor node, opaque here).
   CallbackNode* step_node_ = nullptr;
-  std::string cancel_message_;
   Cancellable* waiting_on_ = nullptr;
   int cancels_requested_ = 0;
   uint32_t epoch_ = 0;
