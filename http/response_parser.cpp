@@ -409,7 +409,11 @@ void ResponseParser::finish() {
 
 std::size_t ResponseParser::take_body(std::string& out) {
   std::size_t n = body_.size();
-  out.append(body_);
+  if (out.empty()) {
+    out.swap(body_);
+  } else {
+    out.append(body_);
+  }
   body_.clear();
   return n;
 }

@@ -118,9 +118,14 @@ class ResponseParser {
   const HeaderList& headers() const { return headers_; }
   // Trailer fields of a chunked body, valid once message_complete().
   const HeaderList& trailers() const { return trailers_; }
+  // Moves the head's fields out (headers() is empty afterwards), so the
+  // client hands them to its Response without copying each string.
+  HeaderList take_headers() { return std::move(headers_); }
+  HeaderList take_trailers() { return std::move(trailers_); }
 
   // Appends the body bytes parsed since the last call (de-chunked, still
   // content-coded: gzip is decoded above) to `out`; returns their count.
+  // When `out` is empty the buffers are swapped, not copied.
   std::size_t take_body(std::string& out);
 
   // Valid once message_complete(): whether the connection may carry the next

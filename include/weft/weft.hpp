@@ -22,6 +22,8 @@
 #include "weft/fiber/threads.hpp"
 #include "weft/fiber/timeouts.hpp"
 #include "weft/fiber/waiting.hpp"
+#include "weft/http/client.hpp"
 #include "weft/http/errors.hpp"
+#include "weft/http/headers.hpp"
 #include "weft/http/redirects.hpp"
 #include "weft/http/url.hpp"

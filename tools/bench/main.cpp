@@ -37,6 +37,9 @@ const Workload kWorkloads[] = {
     {"timers", weft_bench::run_timers, Needs::kNothing},
     {"parked", weft_bench::run_parked, Needs::kNothing},
     {"echo", weft_bench::run_echo, Needs::kNothing},
+    {"http", weft_bench::run_http, Needs::kHttpServer},
+    {"fetch_all", weft_bench::run_fetch_all, Needs::kHttpServer},
+    {"download", weft_bench::run_download, Needs::kHttpServer},
 };
 
 const Workload* find(const std::string& name) {
@@ -103,6 +106,9 @@ int main(int argc, char** argv) {
   if (!only.empty()) {
     const Workload* w = find(only);
     if (w == nullptr) return 2;
+    weft_bench::server_options().port = port;
+    weft_bench::server_options().tls_port = tls_port;
+    weft_bench::server_options().cacert = cacert;
     w->run();
     return 0;
   }

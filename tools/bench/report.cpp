@@ -49,6 +49,11 @@ void bench_line(const char* workload, const std::vector<std::pair<const char*, d
   std::fflush(stdout);
 }
 
+ServerOptions& server_options() {
+  static ServerOptions options;
+  return options;
+}
+
 void fail(const char* workload, const std::string& why) {
   std::fflush(stdout);
   std::fprintf(stderr, "FAIL %s: %s\n", workload, why.c_str());

@@ -34,6 +34,15 @@ struct Lcg {
 };
 
 // Workloads, one function each; each runs in a fresh process.
+// The servers given on the command line (main.cpp sets them before a
+// workload runs): the harness nginx's port, its TLS port and CA file.
+struct ServerOptions {
+  int port = 0;
+  int tls_port = 0;
+  std::string cacert;
+};
+ServerOptions& server_options();
+
 void run_callbacks();
 void run_timer_churn();
 void run_spawn();
@@ -42,5 +51,8 @@ void run_pingpong();
 void run_timers();
 void run_parked();
 void run_echo();
+void run_http();
+void run_fetch_all();
+void run_download();
 
 }  // namespace weft_bench
