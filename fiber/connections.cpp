@@ -10,12 +10,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "fiber/io_wait.hpp"
 #include "fiber/sockets.hpp"
 #include "fiber/stream_core.hpp"
+#include "fiber/tls_core.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/resolver.hpp"
 #include "weft/fiber/streams.hpp"
@@ -121,8 +123,17 @@ Stream open_connection(const std::string& host, uint16_t port, const ConnectOpti
     const Loop::time_point deadline = detail::deadline_in(detail::clock_duration(options.connect_timeout));
     const int err = detail::connect_socket(task, loop, fd, address, deadline);
     if (err == 0) {
-      return detail::StreamCore::make_stream(
+      Stream stream = detail::StreamCore::make_stream(
           detail::StreamCore::create(loop, fd.release(), options.stream, host, port, address));
+      if (options.ssl) {
+        if (options.ssl.is_server()) {
+          throw std::invalid_argument("weft::open_connection: ConnectOptions::ssl is a server context");
+        }
+        detail::StreamCore::of(stream).start_tls(
+            task, *options.ssl.core(), options.server_hostname.empty() ? host : options.server_hostname,
+            detail::deadline_in(detail::clock_duration(options.ssl_handshake_timeout)));
+      }
+      return stream;
     }
     failures.push_back(detail::Failure{address, err});
   }

@@ -12,7 +12,10 @@
 #include "fiber/loop_context.hpp"
 #include "fiber/server_core.hpp"
 #include "fiber/sockets.hpp"
+#include "fiber/stream_core.hpp"
+#include "fiber/tls_core.hpp"
 #include "weft/fiber/tasks.hpp"
+#include "weft/fiber/timeouts.hpp"
 
 namespace weft {
 namespace detail {
@@ -68,6 +71,20 @@ class ServerCore::Connection final : public StreamObserver {
 // stream if the handler left it here, and ends the handler's share of the
 // connection.
 struct ServerCore::ConnectionBody {
+  // The server side of the TLS handshake; false (the stream closed) if it
+  // failed: a client that cannot agree on TLS is not the handler's concern.
+  bool handshake() {
+    try {
+      StreamCore::of(stream).start_tls(
+          TaskCore::require_current("weft::start_server"), *server->options_.ssl.core(), std::string(),
+          deadline_in(clock_duration(server->options_.ssl_handshake_timeout)));
+      return true;
+    } catch (const std::exception&) {
+      stream.abort();
+      return false;
+    }
+  }
+
   ServerCore* server;
   Connection* connection;
   Stream stream;
@@ -91,6 +108,7 @@ struct ServerCore::ConnectionBody {
   // in client_connected_cb', ...}); transport.close()". Exceptions that are
   // not std::exception (CancelledError) end the task as they are.
   void operator()() {
+    if (server->options_.ssl && !handshake()) return;
     try {
       server->handler_(std::move(stream));
     } catch (const std::exception&) {

@@ -46,6 +46,8 @@ namespace detail {
 
 class LoopContext;
 class StreamCore;
+class TlsContextCore;
+class TlsSession;
 
 // Something told when a stream's socket is closed: a server counting its
 // connections. It must outlive the streams it watches, so it is reference
@@ -71,6 +73,8 @@ class StreamCore {
                             const SocketAddress& peer);
   // A Stream holding one new reference.
   static Stream make_stream(StreamCore* core) noexcept { return Stream(core); }
+  // The core of a non-empty stream.
+  static StreamCore& of(const Stream& stream) noexcept { return *stream.core_; }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
@@ -113,6 +117,20 @@ class StreamCore {
   // Servers: `observer` is told when the socket closes (once).
   void set_observer(StreamObserver* observer) noexcept;
 
+  // --- TLS (fiber/tls.cpp) ---
+  // Runs the TLS handshake on this connected stream, as a client or a
+  // server as `context` is, blocking the task until it is done or `deadline`
+  // passes (TimeoutError). From then on reads and writes carry plaintext.
+  // Throws SSLCertVerificationError, SSLError, TimeoutError, CancelledError.
+  void start_tls(TaskCore& task, TlsContextCore& context, const std::string& server_hostname,
+                 Loop::time_point deadline);
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  // The two ends of weft's BIO: ciphertext out through the plain write
+  // path (never blocks: what the kernel does not take is queued), and in
+  // from the socket (-1 when it would block; 0 at EOF).
+  int bio_write(const char* data, int n) noexcept;
+  int bio_read(char* out, int n) noexcept;
+
  private:
   enum class Until : uint8_t { kFound, kEof, kOverLimitNotFound, kOverLimitFound };
   struct ReadScope;
@@ -136,7 +154,17 @@ class StreamCore {
   void read_exactly_into(TaskCore& task, char* out, std::size_t n);
   Until find_separator(TaskCore& task, const std::string& separator, std::size_t* position);
 
-  // Writing: sends from wbuf_ until it is empty or the socket is full.
+  // TLS: the plaintext read (SSL_read, parking on the socket as needed),
+  // the close_notify sent by close() and write_eof().
+  std::size_t tls_receive(char* out, std::size_t n, TaskCore& task);
+  void send_close_notify() noexcept;
+  void tls_write(const char* data, std::size_t n);
+  [[noreturn]] void throw_handshake_error(int ssl_error);
+
+  // Writing: sends bytes at once, queueing what the kernel does not take
+  // (the plain path under write(), and the BIO's).
+  void send_or_queue(const char* data, std::size_t n);
+  // Sends from wbuf_ until it is empty or the socket is full.
   void flush() noexcept;
   void on_writable() noexcept;
   void arm_flush();
@@ -178,6 +206,9 @@ class StreamCore {
   bool paused_ = false;
   bool eof_requested_ = false;  // write_eof() called
   bool eof_sent_ = false;       // shutdown(SHUT_WR) done
+
+  // TLS: null for a plain stream; owned.
+  TlsSession* tls_ = nullptr;
 
   // Closing.
   WaitList close_waiters_;

@@ -52,6 +52,7 @@ struct StreamCore::ReadScope {
 };
 
 std::size_t StreamCore::receive(char* out, std::size_t n, TaskCore& task) {
+  if (tls_ != nullptr) return tls_receive(out, n, task);
   for (;;) {
     if (read_error_ != nullptr) std::rethrow_exception(read_error_);
     if (eof_) return 0;

@@ -43,10 +43,22 @@ void StreamCore::check_writable(const char* what) {
   if (eof_requested_) throw InvalidStateError(std::string(what) + ": cannot call write() after write_eof()");
 }
 
-// asyncio _SelectorSocketTransport.write: "Optimization: try to send now."
+// asyncio _SelectorSocketTransport.write. On a TLS stream the bytes are
+// sealed into records first, which come back through the BIO to
+// send_or_queue().
 void StreamCore::write(const char* data, std::size_t n) {
   check_writable("weft::Stream::write");
   if (n == 0) return;
+  if (tls_ != nullptr) {
+    tls_write(data, n);
+    check_writable("weft::Stream::write");  // throws a send error the BIO met
+    return;
+  }
+  send_or_queue(data, n);
+}
+
+// asyncio _SelectorSocketTransport.write: "Optimization: try to send now."
+void StreamCore::send_or_queue(const char* data, std::size_t n) {
   if (wbuf_.empty()) {
     while (n != 0) {
       const ssize_t sent = ::send(fd_, data, n, MSG_NOSIGNAL);
@@ -172,6 +184,7 @@ void StreamCore::drain() {
 // queued, else once the queue is sent.
 void StreamCore::write_eof() {
   if (closing_ || eof_requested_) return;
+  send_close_notify();  // TLS: the half-close of the record layer first
   eof_requested_ = true;
   if (wbuf_.empty() && write_error_ == nullptr) {
     eof_sent_ = true;

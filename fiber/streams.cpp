@@ -12,6 +12,7 @@
 
 #include "fiber/loop_context.hpp"
 #include "fiber/stream_core.hpp"
+#include "fiber/tls_core.hpp"
 
 namespace weft {
 
@@ -121,6 +122,7 @@ StreamCore::~StreamCore() {
       observer_->release();
     }
   }
+  delete tls_;
   context_->release();
 }
 
@@ -171,6 +173,7 @@ void StreamCore::set_observer(StreamObserver* observer) noexcept {
 // reader EOF: a task parked in read() wakes and sees it.
 void StreamCore::close() noexcept {
   if (closing_) return;
+  send_close_notify();  // TLS: a clean end the peer can tell from a cut
   closing_ = true;
   eof_ = true;
   reader_waker_();

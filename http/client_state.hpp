@@ -79,6 +79,14 @@ struct ResponseState {
 
   // Up to n decoded body bytes into out; 0 at the end of the body.
   std::size_t read_body(char* out, std::size_t n);
+  // As read_body, appending to `out` (which then grows only by what is
+  // read: no zero-filled room, and an identity body that arrived whole is
+  // handed over without a copy).
+  std::size_t append_body(std::string& out, std::size_t n);
+  // Reads until `coded` holds bytes not handed out yet (true) or the
+  // message is complete with none left (false). The caller closes the
+  // connection if it throws.
+  bool await_coded();
   // Called whenever the parser may have produced body bytes or completed:
   // moves the bytes to `coded`, and on completion keeps the trailers and
   // gives the connection back to the pool.

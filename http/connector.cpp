@@ -6,6 +6,7 @@
 
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/stream_errors.hpp"
+#include "weft/fiber/tls.hpp"
 #include "weft/reactor/errors.hpp"
 
 namespace weft {
@@ -119,10 +120,19 @@ std::unique_ptr<Connection> Connector::dial(const URL& url, std::chrono::millise
                                                                              : std::chrono::milliseconds::max();
   options.dns_cache_ttl = options_.dns_cache_ttl;
   options.tcp_nodelay = true;
+  if (url.scheme() == "https") {
+    if (!options_.ssl) options_.ssl = TlsContext::client();  // made once, on first use
+    options.ssl = options_.ssl;
+    options.server_hostname = url.host();
+    // The handshake is part of connecting: sock_connect bounds it too.
+    options.ssl_handshake_timeout = options.connect_timeout;
+  }
   Stream stream;
   try {
     stream = open_connection(url.host(), url.port(), options);
-  } catch (const SocketError& e) {  // ResolveError and every ConnectionError
+  } catch (const SSLCertVerificationError& e) {
+    throw ClientConnectorCertificateError(url.host(), url.port(), e.err(), e.what(), url_text);
+  } catch (const SocketError& e) {  // ResolveError, SSLError and every ConnectionError
     throw ClientConnectorError(url.host(), url.port(), e.err(), e.what(), url_text);
   } catch (const OSError& e) {
     throw ClientConnectorError(url.host(), url.port(), e.err(), e.what(), url_text);

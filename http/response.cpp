@@ -115,36 +115,43 @@ void ResponseState::fail_released() const {
                            url_text);
 }
 
+bool ResponseState::await_coded() {
+  while (coded_pos == coded.size() && !message_complete) {
+    if (connection == nullptr) fail_released();
+    pump(*connection, deadlines, url_text);
+    collect();
+  }
+  return coded_pos < coded.size();
+}
+
 std::size_t ResponseState::read_body(char* out, std::size_t n) {
   if (n == 0 || eof) return 0;
   try {
-    for (;;) {
-      const std::size_t available = coded.size() - coded_pos;
-      if (decoder != nullptr) {
-        if (available > 0 || decoder->has_pending_output()) {
-          std::size_t used = 0;
-          const std::size_t produced = decoder->decode(coded.data() + coded_pos, available, used, out, n);
-          coded_pos += used;
-          if (produced > 0) return produced;
-          if (used == 0 && available > 0) {
-            throw ClientPayloadError("Can not decode content-encoding: the decoder made no progress", url_text);
-          }
-          continue;
-        }
-      } else if (available > 0) {
-        const std::size_t k = std::min(n, available);
-        std::memcpy(out, coded.data() + coded_pos, k);
-        coded_pos += k;
-        return k;
-      }
-      if (message_complete) {
-        if (decoder != nullptr) decoder->finish();
+    if (decoder == nullptr) {
+      if (!await_coded()) {
         eof = true;
         return 0;
       }
-      if (connection == nullptr) fail_released();
-      pump(*connection, deadlines, url_text);
-      collect();
+      const std::size_t k = std::min(n, coded.size() - coded_pos);
+      std::memcpy(out, coded.data() + coded_pos, k);
+      coded_pos += k;
+      return k;
+    }
+    for (;;) {
+      if (!decoder->has_pending_output()) await_coded();
+      const std::size_t available = coded.size() - coded_pos;
+      if (available == 0 && !decoder->has_pending_output()) {
+        decoder->finish();  // the message is complete: so must the stream be
+        eof = true;
+        return 0;
+      }
+      std::size_t used = 0;
+      const std::size_t produced = decoder->decode(coded.data() + coded_pos, available, used, out, n);
+      coded_pos += used;
+      if (produced > 0) return produced;
+      if (used == 0 && available > 0) {
+        throw ClientPayloadError("Can not decode content-encoding: the decoder made no progress", url_text);
+      }
     }
   } catch (...) {
     // Whatever broke (a bad chunk, a reset, a timeout, a cancellation), the
@@ -152,6 +159,42 @@ std::size_t ResponseState::read_body(char* out, std::size_t n) {
     release(false);
     throw;
   }
+}
+
+std::size_t ResponseState::append_body(std::string& out, std::size_t n) {
+  if (n == 0 || eof) return 0;
+  if (decoder != nullptr) {
+    // Decoded bytes need room to be written into: grow, read, trim.
+    const std::size_t at = out.size();
+    out.resize(at + std::min<std::size_t>(n, 16 * 1024));
+    std::size_t k = 0;
+    try {
+      k = read_body(&out[at], out.size() - at);
+    } catch (...) {
+      out.resize(at);
+      throw;
+    }
+    out.resize(at + k);
+    return k;
+  }
+  try {
+    if (!await_coded()) {
+      eof = true;
+      return 0;
+    }
+  } catch (...) {
+    release(false);
+    throw;
+  }
+  const std::size_t k = std::min(n, coded.size() - coded_pos);
+  if (out.empty() && coded_pos == 0 && k == coded.size()) {
+    out.swap(coded);  // the parser's buffer changes hands
+    coded.clear();
+  } else {
+    out.append(coded, coded_pos, k);
+    coded_pos += k;
+  }
+  return k;
 }
 
 }  // namespace detail
@@ -229,30 +272,24 @@ std::string Response::read(std::size_t max_size) {
   // Content-Length, when the body is not coded, is the size to expect; it
   // only sizes the first allocation, never beyond the limit.
   const std::string* length = s.headers.find("Content-Length");
-  if (s.decoder == nullptr && length != nullptr) {
+  if (s.decoder == nullptr && length != nullptr && !s.message_complete) {
     const unsigned long long expected = std::strtoull(length->c_str(), nullptr, 10);
     body.reserve(static_cast<std::size_t>(std::min<unsigned long long>(
         expected, std::min<std::size_t>(max_size, std::size_t(64) << 20))));
   }
-  const std::size_t kPiece = 64 * 1024;
   for (;;) {
-    const std::size_t at = body.size();
     // At most one byte past the limit is asked for: enough to know.
-    const std::size_t remaining = max_size - std::min(max_size, at);
-    const std::size_t want = remaining >= kPiece ? kPiece : remaining + 1;
-    if (body.capacity() < at + want) body.reserve(std::max(at + want, body.capacity() * 2));
-    body.resize(at + want);
-    const std::size_t n = s.read_body(&body[at], want);
-    body.resize(at + n);
+    const std::size_t remaining = max_size - std::min(max_size, body.size());
+    const std::size_t n = s.append_body(body, remaining == kNoLimit ? remaining : remaining + 1);
     if (n == 0) break;
     if (body.size() > max_size) {
       s.release(false);
       throw ClientPayloadError("the body exceeds the limit of " + std::to_string(max_size) + " bytes", s.url_text);
     }
   }
-  s.body = body;
+  s.body = std::move(body);
   s.body_kept = true;
-  return body;
+  return s.body;
 }
 
 std::string Response::text(std::size_t max_size) {

@@ -122,11 +122,12 @@ bool is_stale_error(int err) { return err == ECONNRESET || err == EPIPE || err =
 // Reads (and drops) a redirect's body so its connection can be reused;
 // gives up and closes it past 64 KiB.
 void discard_body(ResponseState& state) {
-  char scratch[4096];
+  std::string scratch;
   std::size_t total = 0;
   try {
     while (!state.message_complete && total < 64 * 1024) {
-      const std::size_t n = state.read_body(scratch, sizeof scratch);
+      scratch.clear();
+      const std::size_t n = state.append_body(scratch, 16 * 1024);
       if (n == 0) break;
       total += n;
     }

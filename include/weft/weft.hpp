@@ -21,6 +21,7 @@
 #include "weft/fiber/tasks.hpp"
 #include "weft/fiber/threads.hpp"
 #include "weft/fiber/timeouts.hpp"
+#include "weft/fiber/tls.hpp"
 #include "weft/fiber/waiting.hpp"
 #include "weft/http/client.hpp"
 #include "weft/http/errors.hpp"

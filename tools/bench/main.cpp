@@ -40,6 +40,7 @@ const Workload kWorkloads[] = {
     {"http", weft_bench::run_http, Needs::kHttpServer},
     {"fetch_all", weft_bench::run_fetch_all, Needs::kHttpServer},
     {"download", weft_bench::run_download, Needs::kHttpServer},
+    {"https", weft_bench::run_https, Needs::kTlsServer},
 };
 
 const Workload* find(const std::string& name) {

@@ -54,5 +54,6 @@ void run_echo();
 void run_http();
 void run_fetch_all();
 void run_download();
+void run_https();
 
 }  // namespace weft_bench

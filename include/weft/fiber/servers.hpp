@@ -69,6 +69,12 @@ struct ServerOptions {
   // constants.ACCEPT_RETRY_DELAY is 1 s; weft also resumes as soon as one
   // of the server's connections closes, so a shorter pause is enough).
   std::chrono::milliseconds accept_retry_delay = std::chrono::milliseconds(100);
+  // asyncio start_server(ssl=): with a server TlsContext every connection
+  // does its TLS handshake in its own task before the handler runs; a
+  // connection whose handshake fails or times out is closed and the
+  // handler never sees it (asyncio only logs it in debug mode).
+  TlsContext ssl;
+  std::chrono::milliseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 // The function a connection runs, in its own task.

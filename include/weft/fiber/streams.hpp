@@ -47,6 +47,7 @@
 
 #include "weft/fiber/addresses.hpp"
 #include "weft/fiber/stream_errors.hpp"
+#include "weft/fiber/tls.hpp"
 
 namespace weft {
 
@@ -82,6 +83,14 @@ struct ConnectOptions {
   std::chrono::milliseconds dns_cache_ttl = std::chrono::seconds(10);
   // TCP_NODELAY, which asyncio sets on every TCP stream since 3.6.
   bool tcp_nodelay = true;
+  // asyncio ssl=: with a client TlsContext the stream speaks TLS, its
+  // handshake done before open_connection() returns. Empty: plain TCP.
+  TlsContext ssl;
+  // asyncio server_hostname: the name sent as SNI and checked against the
+  // certificate; empty: the host given to open_connection().
+  std::string server_hostname;
+  // asyncio ssl_handshake_timeout: 60 s.
+  std::chrono::milliseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 // A connected socket and its read and write buffers.

@@ -47,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "weft/fiber/tls.hpp"
 #include "weft/http/errors.hpp"
 #include "weft/http/headers.hpp"
 #include "weft/http/redirects.hpp"
@@ -94,6 +95,13 @@ struct ConnectorOptions {
   // How long a resolved host name is reused (aiohttp ttl_dns_cache: 10 s);
   // zero resolves every time.
   std::chrono::milliseconds dns_cache_ttl = std::chrono::seconds(10);
+  // The TLS settings of https connections (aiohttp TCPConnector ssl=):
+  // empty means weft::TlsContext::client(), which verifies certificates
+  // and host names against the system CAs; for aiohttp's ssl=False pass
+  // TlsContext::client() with insecure_no_verify. Connections are pooled
+  // per session, so one made without verification is never handed to a
+  // verifying session.
+  TlsContext ssl;
 };
 
 // Parser limits (DESIGN.md, "HTTP client behaviour"); each exceeded limit
@@ -211,7 +219,8 @@ class Response {
   // aiohttp read(): the whole (decoded) body, read to its end. The body is
   // kept, so read(), text() and json() may be called again. Throws
   // ClientPayloadError if the body is larger than max_size (the connection
-  // is then closed), or if content() was already read from.
+  // is then closed, unless the whole response had already arrived), or if
+  // content() was already read from.
   std::string read(std::size_t max_size = kNoLimit);
   // aiohttp text(): read(), converted to UTF-8 from the charset of
   // Content-Type (utf-8, us-ascii, iso-8859-1 / latin-1 and any charset
