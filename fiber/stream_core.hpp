@@ -125,6 +125,9 @@ class StreamCore {
   void start_tls(TaskCore& task, TlsContextCore& context, const std::string& server_hostname,
                  Loop::time_point deadline);
   bool is_tls() const noexcept { return tls_ != nullptr; }
+  std::string tls_version() const;
+  std::string alpn_protocol() const;
+  bool tls_session_reused() const;
   // The two ends of weft's BIO: ciphertext out through the plain write
   // path (never blocks: what the kernel does not take is queued), and in
   // from the socket (-1 when it would block; 0 at EOF).

@@ -69,6 +69,10 @@ void Stream::set_write_buffer_limits(std::size_t high, std::size_t low) {
   core("weft::Stream::set_write_buffer_limits").set_write_buffer_limits(high, low);
 }
 std::size_t Stream::limit() const { return core("weft::Stream::limit").limit(); }
+bool Stream::is_tls() const { return core("weft::Stream::is_tls").is_tls(); }
+std::string Stream::tls_version() const { return core("weft::Stream::tls_version").tls_version(); }
+std::string Stream::alpn_protocol() const { return core("weft::Stream::alpn_protocol").alpn_protocol(); }
+bool Stream::tls_session_reused() const { return core("weft::Stream::tls_session_reused").tls_session_reused(); }
 
 namespace detail {
 

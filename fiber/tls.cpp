@@ -342,6 +342,18 @@ void StreamCore::tls_write(const char* data, std::size_t n) {
   }
 }
 
+std::string StreamCore::tls_version() const { return tls_ == nullptr ? std::string() : SSL_get_version(tls_->ssl()); }
+
+std::string StreamCore::alpn_protocol() const {
+  if (tls_ == nullptr) return std::string();
+  const unsigned char* protocol = nullptr;
+  unsigned int size = 0;
+  SSL_get0_alpn_selected(tls_->ssl(), &protocol, &size);
+  return protocol == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(protocol), size);
+}
+
+bool StreamCore::tls_session_reused() const { return tls_ != nullptr && SSL_session_reused(tls_->ssl()) == 1; }
+
 void StreamCore::send_close_notify() noexcept {
   if (tls_ == nullptr || !tls_->handshake_done || tls_->shutdown_sent || fd_ < 0 || write_error_ != nullptr) {
     return;

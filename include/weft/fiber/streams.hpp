@@ -228,6 +228,15 @@ class Stream {
   void set_write_buffer_limits(std::size_t high, std::size_t low);
   std::size_t limit() const;
 
+  // get_extra_info('ssl_object') on a TLS stream: whether it is one, the
+  // protocol version ("TLSv1.3"), the ALPN protocol chosen ("" if none),
+  // and whether the handshake resumed an earlier session. "" / false on a
+  // plain stream.
+  bool is_tls() const;
+  std::string tls_version() const;
+  std::string alpn_protocol() const;
+  bool tls_session_reused() const;
+
  private:
   friend class detail::StreamCore;
   explicit Stream(detail::StreamCore* core) noexcept : core_(core) {}
