@@ -163,7 +163,7 @@ void TlsContextCore::store_session(const std::string& key, SSL_SESSION* session)
 
 TlsSession::TlsSession(TlsContextCore& context, StreamCore& core, const std::string& server_hostname,
                        uint16_t port)
-    : context_(context), server_(context.is_server()), hostname_(server_hostname) {
+    : server_(context.is_server()) {
   ssl_ = SSL_new(context.native());
   if (ssl_ == nullptr) throw std::bad_alloc();
   BIO* bio = BIO_new(weft_bio_method());

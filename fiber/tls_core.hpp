@@ -77,11 +77,9 @@ class TlsSession {
   int raw_errno = 0;
 
  private:
-  TlsContextCore& context_;
   SSL* ssl_ = nullptr;
   bool server_;
   std::string session_key_;
-  std::string hostname_;
 };
 
 // OpenSSL's error queue as one line ("error:0A000086:SSL routines::certificate
