@@ -2,6 +2,8 @@
 // include/weft/http/client.hpp).
 #include <iconv.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>

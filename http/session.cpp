@@ -287,7 +287,7 @@ Response SessionState::request(const std::string& method, const std::string& url
 
   // The body, and the Content-Type it implies.
   const int bodies = (request_options.data.empty() ? 0 : 1) + (request_options.form.empty() ? 0 : 1) +
-                     (request_options.json.is_null() ? 0 : 1);
+                     (request_options.json.empty() ? 0 : 1);
   if (bodies > 1) throw std::invalid_argument("RequestOptions: set at most one of data, form and json");
   std::string body;
   const char* content_type = nullptr;
@@ -297,8 +297,8 @@ Response SessionState::request(const std::string& method, const std::string& url
   } else if (!request_options.form.empty()) {
     body = form_urlencode(request_options.form);
     content_type = "application/x-www-form-urlencoded";
-  } else if (!request_options.json.is_null()) {
-    body = request_options.json.dump();
+  } else if (!request_options.json.empty()) {
+    body = request_options.json.text();
     content_type = "application/json";
   }
 

@@ -11,6 +11,7 @@
 //
 // Every test runs its own loop (weft::run) and checks that no fd leaks.
 #include "weft/http/client.hpp"
+#include "weft/http/json.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -1064,7 +1065,7 @@ TEST_F(ClientRequests, Bodies) {
     }
     {
       RequestOptions options;
-      options.json = {{"name", "weft"}, {"n", 3}};
+      options.json = nlohmann::json{{"name", "weft"}, {"n", 3}};
       EXPECT_EQ("json", session.post(server.url("/json"), options).read());
     }
     {
@@ -1103,7 +1104,7 @@ TEST_F(ClientRequests, TwoBodiesAreAnInvalidArgument) {
     ClientSession session;
     RequestOptions options;
     options.data = "x";
-    options.json = {{"a", 1}};
+    options.json = nlohmann::json{{"a", 1}};
     EXPECT_THROW(session.post(server.url("/"), options), std::invalid_argument);
     RequestOptions form_and_data;
     form_and_data.data = "x";

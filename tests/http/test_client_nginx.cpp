@@ -4,6 +4,7 @@
 // keep-alive reuse, a thousand concurrent requests through one session, a
 // large body streamed in bounded pieces, gzip, and a 404.
 #include "weft/http/client.hpp"
+#include "weft/http/json.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,8 @@
 // weft/http/client.hpp — public header; includes public headers, the
-// standard library and nlohmann/json.hpp (json() returns nlohmann::json).
+// standard library and nlohmann/json_fwd.hpp. Code that calls
+// Response::json() or builds a JSON body includes <nlohmann/json.hpp>
+// itself (weft/http/json.hpp does both), so translation units that never
+// touch JSON do not pay for the whole of nlohmann-json.
 //
 // The HTTP/1.1 client, as aiohttp's ClientSession:
 //
@@ -43,9 +46,11 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "weft/fiber/tls.hpp"
 #include "weft/http/errors.hpp"
@@ -130,6 +135,24 @@ struct SessionOptions {
   bool auto_decompress = true;
 };
 
+// A JSON request body, serialised when it is set: assign any nlohmann::json
+// value (`options.json = nlohmann::json{{"a", 1}};`, null included).
+// A template, so this header needs nlohmann::json declared only.
+class JsonBody {
+ public:
+  JsonBody() = default;
+  template <class Json, class = decltype(std::declval<const Json&>().dump())>
+  JsonBody(const Json& value) : text_(value.dump()), set_(true) {}  // NOLINT: implicit on purpose
+
+  bool empty() const noexcept { return !set_; }
+  // The serialised value (RFC 8259 text, UTF-8).
+  const std::string& text() const noexcept { return text_; }
+
+ private:
+  std::string text_;
+  bool set_ = false;
+};
+
 // The optional arguments of one request. Set at most one of data, form and
 // json (std::invalid_argument otherwise).
 struct RequestOptions {
@@ -142,8 +165,8 @@ struct RequestOptions {
   std::string data;
   // A form body (application/x-www-form-urlencoded), as aiohttp's data=dict.
   QueryParams form;
-  // A JSON body (application/json); null means "no JSON body".
-  nlohmann::json json;
+  // A JSON body (application/json); empty: none.
+  JsonBody json;
   ClientTimeout timeout = ClientTimeout::inherit();
   // Follow 301/302/303/307/308 (every method, HEAD included: unlike
   // aiohttp's head(), whose default is False, an aggregate cannot tell an
