@@ -1,14 +1,22 @@
 // Runs each example of tools/examples/ (the seed articles' programs) and
 // checks its output line by line, and that its waits overlapped where the
 // article says they do (generous bounds: only "faster than sequential").
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -18,8 +26,9 @@ struct ExampleRun {
   double seconds = 0;
 };
 
-// Runs the example whose path Meson put in WEFT_EXAMPLE_<NAME>.
-ExampleRun run_example(const char* name) {
+// Runs the example whose path Meson put in WEFT_EXAMPLE_<NAME>, with
+// `args` (already shell-safe: URLs of the test's own server).
+ExampleRun run_example(const char* name, const std::string& args = std::string()) {
   const std::string var = std::string("WEFT_EXAMPLE_") + name;
   const char* path = std::getenv(var.c_str());
   ExampleRun run;
@@ -28,7 +37,8 @@ ExampleRun run_example(const char* name) {
     return run;
   }
   const auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen(path, "r");
+  const std::string command = std::string(path) + (args.empty() ? "" : " " + args);
+  FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     ADD_FAILURE() << "popen " << path;
     return run;
@@ -98,6 +108,111 @@ TEST(Examples, ProducerConsumer) {
       "Producing 0\nConsuming 0\nProducing 1\nConsuming 1\nProducing 2\nConsuming 2\n"
       "Producing 3\nConsuming 3\nProducing 4\nConsuming 4\n",
       run.output);
+}
+
+// A small HTTP/1.1 server on 127.0.0.1 for the seed articles' HTTP
+// examples (the articles fetch example.com, which the test machine cannot
+// reach): plain blocking sockets on its own thread, so it shares nothing
+// with the weft code under test. Each path maps to a body; every response
+// says "Connection: close".
+class PageServer {
+ public:
+  explicit PageServer(std::map<std::string, std::pair<std::string, std::string>> pages)
+      : pages_(std::move(pages)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), size) != 0 || ::listen(fd_, 64) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+      ADD_FAILURE() << "PageServer: cannot listen on 127.0.0.1";
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~PageServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      const int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        request.append(buffer, static_cast<std::size_t>(n));
+      }
+      const std::size_t path_start = request.find(' ') + 1;
+      const std::string path = request.substr(path_start, request.find(' ', path_start) - path_start);
+      const auto page = pages_.find(path);
+      const std::string status = page == pages_.end() ? "404 Not Found" : "200 OK";
+      const std::string type = page == pages_.end() ? "text/plain" : page->second.first;
+      const std::string body = page == pages_.end() ? "not found" : page->second.second;
+      const std::string response = "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
+                                   "\r\nContent-Length: " + std::to_string(body.size()) +
+                                   "\r\nConnection: close\r\n\r\n" + body;
+      std::size_t sent = 0;
+      while (sent < response.size()) {
+        const ssize_t n = ::send(client, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+      ::close(client);
+    }
+  }
+
+  std::map<std::string, std::pair<std::string, std::string>> pages_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string page_of(char letter) {
+  return "<!doctype html><title>" + std::string(1, letter) + "</title>" + std::string(200, letter);
+}
+
+TEST(Examples, SessionContextPrintsTheFirst100Characters) {
+  PageServer server({{"/", {"text/html; charset=utf-8", page_of('a')}}});
+  const ExampleRun run = run_example("session_context", server.url("/"));
+  expect_ok(run);
+  EXPECT_EQ(page_of('a').substr(0, 100) + "\n", run.output);
+}
+
+TEST(Examples, FetchAllGathersInTheOrderGiven) {
+  PageServer server({{"/a", {"text/html", page_of('a')}},
+                     {"/b", {"text/html", page_of('b')}},
+                     {"/c", {"text/html", page_of('c')}}});
+  const ExampleRun run = run_example("fetch_all", server.url("/c") + " " + server.url("/a") + " " + server.url("/b"));
+  expect_ok(run);
+  EXPECT_EQ(page_of('c').substr(0, 100) + "\n" + page_of('a').substr(0, 100) + "\n" +
+                page_of('b').substr(0, 100) + "\n",
+            run.output);
+}
+
+TEST(Examples, FetchDataPrintsEachJsonResult) {
+  PageServer server({{"/data1", {"application/json", "{\"id\": 1, \"name\": \"one\"}"}},
+                     {"/data2", {"application/json", "[1, 2, 3]"}},
+                     {"/data3", {"application/json", "{\"ok\": true}"}}});
+  const ExampleRun run =
+      run_example("fetch_data", server.url("/data1") + " " + server.url("/data2") + " " + server.url("/data3"));
+  expect_ok(run);
+  EXPECT_EQ("{\"id\":1,\"name\":\"one\"}\n[1,2,3]\n{\"ok\":true}\n", run.output);
+}
+
+TEST(Examples, FetchAllFailsLoudlyOnARefusedPort) {
+  const ExampleRun run = run_example("fetch_all", "http://127.0.0.1:1/");
+  ASSERT_TRUE(WIFEXITED(run.status));
+  EXPECT_NE(0, WEXITSTATUS(run.status));  // the ClientConnectorError propagates out of weft::run
 }
 
 }  // namespace
