@@ -130,7 +130,7 @@ Stream open_connection(const std::string& host, uint16_t port, const ConnectOpti
           throw std::invalid_argument("weft::open_connection: ConnectOptions::ssl is a server context");
         }
         detail::StreamCore::of(stream).start_tls(
-            task, *options.ssl.core(), options.server_hostname.empty() ? host : options.server_hostname,
+            task, options.ssl, options.server_hostname.empty() ? host : options.server_hostname,
             detail::deadline_in(detail::clock_duration(options.ssl_handshake_timeout)));
       }
       return stream;

@@ -76,7 +76,7 @@ struct ServerCore::ConnectionBody {
   bool handshake() {
     try {
       StreamCore::of(stream).start_tls(
-          TaskCore::require_current("weft::start_server"), *server->options_.ssl.core(), std::string(),
+          TaskCore::require_current("weft::start_server"), server->options_.ssl, std::string(),
           deadline_in(clock_duration(server->options_.ssl_handshake_timeout)));
       return true;
     } catch (const std::exception&) {

@@ -122,7 +122,7 @@ class StreamCore {
   // server as `context` is, blocking the task until it is done or `deadline`
   // passes (TimeoutError). From then on reads and writes carry plaintext.
   // Throws SSLCertVerificationError, SSLError, TimeoutError, CancelledError.
-  void start_tls(TaskCore& task, TlsContextCore& context, const std::string& server_hostname,
+  void start_tls(TaskCore& task, const TlsContext& context, const std::string& server_hostname,
                  Loop::time_point deadline);
   bool is_tls() const noexcept { return tls_ != nullptr; }
   std::string tls_version() const;

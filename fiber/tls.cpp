@@ -161,9 +161,10 @@ void TlsContextCore::store_session(const std::string& key, SSL_SESSION* session)
 
 // --- TlsSession ------------------------------------------------------------------
 
-TlsSession::TlsSession(TlsContextCore& context, StreamCore& core, const std::string& server_hostname,
-                       uint16_t port)
-    : server_(context.is_server()) {
+TlsSession::TlsSession(std::shared_ptr<TlsContextCore> shared_context, StreamCore& core,
+                       const std::string& server_hostname, uint16_t port)
+    : context_(std::move(shared_context)), server_(context_->is_server()) {
+  TlsContextCore& context = *context_;
   ssl_ = SSL_new(context.native());
   if (ssl_ == nullptr) throw std::bad_alloc();
   BIO* bio = BIO_new(weft_bio_method());
@@ -237,10 +238,10 @@ int StreamCore::bio_read(char* out, int n) noexcept {
   }
 }
 
-void StreamCore::start_tls(TaskCore& task, TlsContextCore& context, const std::string& server_hostname,
+void StreamCore::start_tls(TaskCore& task, const TlsContext& context, const std::string& server_hostname,
                            Loop::time_point deadline) {
   if (tls_ != nullptr) throw InvalidStateError("weft: the stream already uses TLS");
-  tls_ = new TlsSession(context, *this, server_hostname, port_);
+  tls_ = new TlsSession(context.shared_core(), *this, server_hostname, port_);
   SSL* ssl = tls_->ssl();
   for (;;) {
     ERR_clear_error();
@@ -423,7 +424,13 @@ std::shared_ptr<detail::TlsContextCore> make_context(const TlsOptions& options, 
       detail::throw_context_error("TLS: cannot set ALPN");
     }
   }
-  if (!server) {
+  if (server) {
+    // A server that verifies clients must name its session context, or
+    // OpenSSL refuses to resume any session ("session id context
+    // uninitialized"); every weft server gets one, as CPython's do.
+    static const unsigned char kSessionContext[] = "weft";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  } else {
     // Sessions are cached by the context per host and port, not by OpenSSL's
     // internal (server-style) cache.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -56,12 +57,13 @@ class TlsContextCore {
 };
 
 // Invariant: ssl_ is bound to the stream's BIO for the stream's life; the
-// core owns this object and frees it before itself.
+// core owns this object and frees it before itself; the context outlives it.
 class TlsSession {
  public:
   // Creates the SSL object for `core`: a client sets SNI (for names, not IP
   // literals), the name or address to verify, and the cached session.
-  TlsSession(TlsContextCore& context, StreamCore& core, const std::string& server_hostname, uint16_t port);
+  TlsSession(std::shared_ptr<TlsContextCore> context, StreamCore& core, const std::string& server_hostname,
+             uint16_t port);
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
   ~TlsSession();
@@ -76,7 +78,12 @@ class TlsSession {
   bool raw_eof = false;
   int raw_errno = 0;
 
+  TlsContextCore& context() const noexcept { return *context_; }
+
  private:
+  // Declared first, destroyed last: the SSL (freed in the destructor's
+  // body) and its session callbacks need the context.
+  std::shared_ptr<TlsContextCore> context_;
   SSL* ssl_ = nullptr;
   bool server_;
   std::string session_key_;

@@ -156,7 +156,16 @@ void Connector::release(std::unique_ptr<Connection> connection, bool reusable) n
       // Out of memory: the connection (if not pushed) is closed below.
     }
   }
-  if (connection != nullptr) connection->stream.abort();
+  if (connection != nullptr) {
+    // At a message boundary the connection ends cleanly (over TLS with
+    // close_notify, which keeps its session resumable); inside a message
+    // it is cut at once.
+    if (connection->parser.message_complete() && !connection->has_unparsed()) {
+      connection->stream.close();
+    } else {
+      connection->stream.abort();
+    }
+  }
   give_slot(host);
 }
 

@@ -236,8 +236,12 @@ std::unique_ptr<ResponseState> SessionState::send(const std::string& method, con
       try {
         connection->stream.write(head);
         if (body_apart) connection->stream.write(body);
-        bounded(deadlines.total, "total", deadlines, "Timeout sending the request", url_text,
-                [&connection] { connection->stream.drain(); });
+        // A request the kernel took whole (the common case) has nothing to
+        // drain, and needs no timer either.
+        if (connection->stream.write_buffer_size() != 0) {
+          bounded(deadlines.total, "total", deadlines, "Timeout sending the request", url_text,
+                  [&connection] { connection->stream.drain(); });
+        }
       } catch (const OSError& e) {
         throw ClientOSError(e.err(), std::string("sending the request: ") + e.what(), url_text);
       }

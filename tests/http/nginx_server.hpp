@@ -18,6 +18,13 @@
 // DESIGN.md, "Tests on this machine": worker_connections 4,096, a
 // world-readable document root, a retry when the chosen port is taken, and
 // raise_nofile_limit() for tests that open many sockets.
+//
+// TLS, optional: given a certificate and key (NginxTls), nginx also serves
+// the same document root over TLS (TLSv1.2 and TLSv1.3, a shared session
+// cache) on a second port of 127.0.0.1, tls_port(), https_url(). Responses
+// there carry two extra headers for the tests: X-Connection (nginx's
+// connection serial number: equal values mean one connection was reused)
+// and X-Session-Reused ("r" when the TLS session was resumed, else ".").
 #pragma once
 
 #include <arpa/inet.h>
@@ -45,6 +52,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace weft_test {
 
@@ -71,6 +79,13 @@ inline ::testing::AssertionResult raise_nofile_limit(rlim_t needed = 4096) {
   return ::testing::AssertionSuccess();
 }
 
+// The certificate and key of NginxServer's TLS listener (PEM files that
+// nginx can read); both empty: no TLS listener.
+struct NginxTls {
+  std::string certfile;
+  std::string keyfile;
+};
+
 class NginxServer {
  public:
   static constexpr const char* kBinary = "/usr/sbin/nginx";
@@ -78,8 +93,9 @@ class NginxServer {
   // Generates the document root and starts nginx; returns once its port
   // accepts connections. Throws std::runtime_error saying what went wrong
   // (nginx missing, failed to start — with its log — or never listening).
-  explicit NginxServer(std::size_t large_size = 4 * 1024 * 1024, int file_count = 1000)
-      : file_count_(file_count) {
+  explicit NginxServer(std::size_t large_size = 4 * 1024 * 1024, int file_count = 1000,
+                       NginxTls tls = NginxTls())
+      : file_count_(file_count), tls_(std::move(tls)) {
     if (::access(kBinary, X_OK) != 0) {
       throw std::runtime_error(std::string(kBinary) +
                                " not found or not executable: install the nginx-light package, a declared "
@@ -116,6 +132,14 @@ class NginxServer {
   std::string url(const std::string& path = "/") const {
     return "http://127.0.0.1:" + std::to_string(port_) + (path.empty() || path[0] != '/' ? "/" : "") + path;
   }
+  // The TLS listener's port (0 without one), and "https://HOST:TLS_PORT" +
+  // path; `host` may be "localhost" (the certificate's DNS name) or
+  // "127.0.0.1" (its IP address), as the test's certificate allows.
+  std::uint16_t tls_port() const { return tls_port_; }
+  std::string https_url(const std::string& path = "/", const std::string& host = "127.0.0.1") const {
+    return "https://" + host + ":" + std::to_string(tls_port_) + (path.empty() || path[0] != '/' ? "/" : "") + path;
+  }
+  bool has_tls() const { return !tls_.certfile.empty(); }
   const std::string& dir() const { return dir_; }
   int file_count() const { return file_count_; }
 
@@ -242,8 +266,22 @@ class NginxServer {
          << "    listen 127.0.0.1:" << port_ << ";\n"
          << "    server_name localhost;\n"
          << "    root " << d << "/www;\n"
-         << "  }\n"
-         << "}\n";
+         << "  }\n";
+    if (has_tls()) {
+      conf << "  ssl_protocols TLSv1.2 TLSv1.3;\n"
+           << "  ssl_session_cache shared:weft_tls:1m;\n"
+           << "  ssl_session_timeout 10m;\n"
+           << "  server {\n"
+           << "    listen 127.0.0.1:" << tls_port_ << " ssl;\n"
+           << "    server_name localhost;\n"
+           << "    ssl_certificate " << tls_.certfile << ";\n"
+           << "    ssl_certificate_key " << tls_.keyfile << ";\n"
+           << "    root " << d << "/www;\n"
+           << "    add_header X-Connection $connection always;\n"
+           << "    add_header X-Session-Reused $ssl_session_reused always;\n"
+           << "  }\n";
+    }
+    conf << "}\n";
     conf.close();
     if (!conf) throw std::runtime_error("cannot write " + d + "/nginx.conf");
   }
@@ -275,6 +313,11 @@ class NginxServer {
     std::string why;
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = pick_port();
+      if (has_tls()) {
+        do {
+          tls_port_ = pick_port();
+        } while (tls_port_ == port_);
+      }
       write_config();
       spawn();
       // Generous: the machine is small and often loaded.
@@ -285,13 +328,14 @@ class NginxServer {
           pid_ = -1;
           break;
         }
-        if (port_accepts(port_)) return;
+        if (port_accepts(port_) && (!has_tls() || port_accepts(tls_port_))) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       const std::string log = logs();
       if (pid_ > 0) {  // still running but never listening
         stop();
         throw std::runtime_error("nginx did not accept connections on 127.0.0.1:" + std::to_string(port_) +
+                                 (has_tls() ? " and :" + std::to_string(tls_port_) : std::string()) +
                                  " within 30 s; its log:\n" + log);
       }
       why = log;
@@ -328,8 +372,10 @@ class NginxServer {
 
   std::string dir_;
   int file_count_;
+  NginxTls tls_;
   std::map<std::string, std::string> files_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   pid_t pid_ = -1;
 };
 

@@ -21,6 +21,11 @@
 // that gets it in as many reads as there are bytes. The mode is global
 // (set_send_mode), read when a server is constructed.
 //
+// TLS, optional: constructed with a server weft::TlsContext, the server
+// does each connection's TLS handshake first (ServerOptions::ssl; a
+// connection whose handshake fails never reaches the script and is not
+// counted in connections()), and url() says "https".
+//
 // Threads: construct, use and destroy a ScriptServer inside a task of one
 // loop. The destructor closes the listening socket and every connection and
 // waits for their handlers, so no fd outlives it.
@@ -50,6 +55,7 @@
 #include "weft/fiber/stream_errors.hpp"
 #include "weft/fiber/streams.hpp"
 #include "weft/fiber/tasks.hpp"
+#include "weft/fiber/tls.hpp"
 
 namespace weft_test {
 
@@ -73,6 +79,9 @@ inline const char* send_mode_name(SendMode mode) {
 // What the server does with one request: after `delay`, send `response`
 // (possibly empty, possibly malformed), then, in this order of precedence:
 //   reset:  set SO_LINGER {1, 0} and close, so the client gets an RST;
+//   abort:  Stream::abort(): close at once; on TLS without close_notify, so
+//           the client sees a cut connection rather than a clean end (on
+//           plain TCP the same as close);
 //   hang:   send nothing more and wait until the client goes away;
 //   close:  close the connection (the client reads EOF);
 //   else:   wait for the next request on the same connection.
@@ -97,12 +106,17 @@ struct Exchange {
     reset = true;
     return *this;
   }
+  Exchange& then_abort() {
+    abort = true;
+    return *this;
+  }
 
   std::string response;
   std::chrono::milliseconds delay{0};
   bool close_after = false;
   bool hang = false;
   bool reset = false;
+  bool abort = false;
   // Set by a Script to say there is no exchange left: the server records the
   // request as unexpected and closes the connection without answering.
   bool none = false;
@@ -301,6 +315,8 @@ class ScriptConnection {
       return false;
     } catch (const weft::ConnectionError&) {
       return false;
+    } catch (const weft::SSLError&) {  // TLS: a client that left without close_notify
+      return false;
     }
     state_->requests.push_back(text);
     if (raw != nullptr) *raw = std::move(text);
@@ -330,6 +346,7 @@ class ScriptConnection {
       while (!stream_.read(65536).empty()) {
       }
     } catch (const weft::ConnectionError&) {
+    } catch (const weft::SSLError&) {
     }
   }
 
@@ -366,15 +383,34 @@ class ScriptServer {
     start(std::move(handler));
   }
 
+  // The same three, over TLS with the server context `tls`.
+  ScriptServer(std::vector<Exchange> exchanges, weft::TlsContext tls, SendMode mode = send_mode())
+      : ScriptServer(script_of(std::move(exchanges)), std::move(tls), mode) {}
+
+  ScriptServer(Script script, weft::TlsContext tls, SendMode mode = send_mode())
+      : state_(std::make_shared<detail::ScriptState>()), tls_(std::move(tls)) {
+    state_->mode = mode;
+    std::shared_ptr<detail::ScriptState> state = state_;
+    start([state, script](ScriptConnection& connection) { serve_script(connection, *state, script); });
+  }
+
+  ScriptServer(Handler handler, weft::TlsContext tls, SendMode mode = send_mode())
+      : state_(std::make_shared<detail::ScriptState>()), tls_(std::move(tls)) {
+    state_->mode = mode;
+    start(std::move(handler));
+  }
+
   ScriptServer(const ScriptServer&) = delete;
   ScriptServer& operator=(const ScriptServer&) = delete;
 
   ~ScriptServer() { close(); }
 
   std::uint16_t port() const { return port_; }
-  // "http://127.0.0.1:PORT" + path ('/' added in front if missing).
+  // "http://127.0.0.1:PORT" + path ('/' added in front if missing);
+  // "https://..." for a TLS server.
   std::string url(const std::string& path = "/") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + (path.empty() || path[0] != '/' ? "/" : "") + path;
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) +
+           (path.empty() || path[0] != '/' ? "/" : "") + path;
   }
 
   // The raw text of every request received, in order.
@@ -439,6 +475,10 @@ class ScriptServer {
         connection.reset();
         return;
       }
+      if (exchange.abort) {
+        connection.stream().abort();
+        return;
+      }
       if (exchange.hang) {
         connection.wait_for_eof();
         return;
@@ -452,6 +492,7 @@ class ScriptServer {
     weft::ServerOptions options;
     options.backlog = 1024;  // DESIGN.md: tests opening many sockets
     options.stream.limit = 1024 * 1024;
+    options.ssl = tls_;
     server_ = weft::start_server(
         [state, handler](weft::Stream stream) {
           const std::size_t index = state->accepted++;
@@ -477,6 +518,7 @@ class ScriptServer {
   }
 
   std::shared_ptr<detail::ScriptState> state_;
+  weft::TlsContext tls_;  // empty: plain TCP
   weft::Server server_;
   std::uint16_t port_ = 0;
 };

@@ -85,8 +85,10 @@ class TlsContext {
   friend bool operator==(const TlsContext& a, const TlsContext& b) noexcept { return a.core_ == b.core_; }
   friend bool operator!=(const TlsContext& a, const TlsContext& b) noexcept { return a.core_ != b.core_; }
 
-  // Internal: the core, for fiber/.
+  // Internal: the core, for fiber/. A TLS stream holds a reference to it
+  // for as long as it lives (session tickets arrive after the handshake).
   detail::TlsContextCore* core() const noexcept { return core_.get(); }
+  const std::shared_ptr<detail::TlsContextCore>& shared_core() const noexcept { return core_; }
 
  private:
   std::shared_ptr<detail::TlsContextCore> core_;
