@@ -131,7 +131,8 @@ std::unique_ptr<Connection> Connector::dial(const URL& url, std::chrono::millise
   try {
     stream = open_connection(url.host(), url.port(), options);
   } catch (const SSLCertVerificationError& e) {
-    throw ClientConnectorCertificateError(url.host(), url.port(), e.err(), e.what(), url_text);
+    throw ClientConnectorCertificateError(url.host(), url.port(), e.err(), e.what(), url_text, e.verify_code(),
+                                          e.verify_message());
   } catch (const SocketError& e) {  // ResolveError, SSLError and every ConnectionError
     throw ClientConnectorError(url.host(), url.port(), e.err(), e.what(), url_text);
   } catch (const OSError& e) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <openssl/x509_vfy.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/http/nginx_server.hpp"
@@ -276,6 +277,8 @@ TEST_F(ClientTls, DefaultSessionUsesTheSystemCas) {
       EXPECT_EQ("127.0.0.1", e.host());
       EXPECT_EQ(nginx().tls_port(), e.port());
       EXPECT_NE(std::string::npos, std::string(e.what()).find("unable to get local issuer certificate")) << e.what();
+      EXPECT_EQ(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, e.verify_code());
+      EXPECT_EQ("unable to get local issuer certificate", e.verify_message());
     }
   });
 }

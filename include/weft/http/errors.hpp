@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace weft {
 namespace http {
@@ -66,10 +67,23 @@ class ClientConnectorError : public ClientOSError {
 };
 
 // The TLS peer's certificate failed verification
-// (aiohttp ClientConnectorCertificateError).
+// (aiohttp ClientConnectorCertificateError). verify_code() is OpenSSL's
+// X509_V_ERR_* value and verify_message() its text ("certificate has
+// expired", "hostname mismatch", "unable to get local issuer certificate",
+// "self-signed certificate"), as ssl.SSLCertVerificationError carries them.
 class ClientConnectorCertificateError : public ClientConnectorError {
  public:
-  using ClientConnectorError::ClientConnectorError;
+  ClientConnectorCertificateError(const std::string& host, int port, int error, const std::string& what,
+                                  std::string url, long verify_code = 0, std::string verify_message = std::string())
+      : ClientConnectorError(host, port, error, what, std::move(url)),
+        verify_code_(verify_code),
+        verify_message_(std::move(verify_message)) {}
+  long verify_code() const noexcept { return verify_code_; }
+  const std::string& verify_message() const noexcept { return verify_message_; }
+
+ private:
+  long verify_code_;
+  std::string verify_message_;
 };
 
 // The server closed the connection before the response head was complete
