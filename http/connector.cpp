@@ -53,16 +53,16 @@ void Connector::give_slot(Host& host) noexcept {
     take_slot(*waiter.host);
     waiter.has_slot = true;
     waiters_.erase(it);
-    waiter.ready.set_result();
+    waiter.ready.set();
     return;
   }
 }
 
 void Connector::wait_for_slot(Host& host) {
-  Waiter waiter{&host, Future<void>(loop_), false};
+  Waiter waiter(&host);
   auto position = waiters_.insert(waiters_.end(), &waiter);
   try {
-    waiter.ready.get();
+    waiter.ready.wait();
   } catch (...) {
     // Cancelled or timed out: leave the queue, or pass on a slot handed
     // over meanwhile.
@@ -206,7 +206,7 @@ void Connector::close() noexcept {
   // Wake every waiter; each finds no slot and throws InvalidStateError.
   std::list<Waiter*> waiters;
   waiters.swap(waiters_);
-  for (Waiter* waiter : waiters) waiter->ready.set_result();
+  for (Waiter* waiter : waiters) waiter->ready.set();
 }
 
 }  // namespace detail

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "response_parser.hpp"
-#include "weft/fiber/futures.hpp"
+#include "weft/fiber/locks.hpp"
 #include "weft/fiber/streams.hpp"
 #include "weft/http/client.hpp"
 #include "weft/http/url.hpp"
@@ -106,8 +106,9 @@ class Connector {
     std::size_t in_use = 0;
   };
   struct Waiter {
+    explicit Waiter(Host* h) noexcept : host(h) {}
     Host* host;
-    Future<void> ready;      // set when a slot is handed over (or on close)
+    Event ready;             // set when a slot is handed over (or on close)
     bool has_slot = false;
   };
 
