@@ -209,6 +209,58 @@ TEST(Examples, FetchDataPrintsEachJsonResult) {
   EXPECT_EQ("{\"id\":1,\"name\":\"one\"}\n[1,2,3]\n{\"ok\":true}\n", run.output);
 }
 
+// legacy_threads: three std::thread workers submit fetches to one
+// LoopThread and wait on std::futures; lines come out in the order given.
+TEST(Examples, LegacyThreadsFetchThroughALoopThread) {
+  std::map<std::string, std::pair<std::string, std::string>> pages;
+  for (char letter = 'a'; letter <= 'g'; ++letter) {  // bodies of different sizes
+    const std::string body = page_of(letter) + std::string(static_cast<std::size_t>(letter - 'a'), '!');
+    pages[std::string("/") + letter] = {"text/html", body};
+  }
+  PageServer server(pages);
+  std::string args;
+  std::string expected;
+  for (const char letter : std::string("gcaebfd")) {
+    const std::string path = std::string("/") + letter;
+    args += (args.empty() ? "" : " ") + server.url(path);
+    expected += server.url(path) + ": 200, " + std::to_string(pages[path].second.size()) + " bytes\n";
+  }
+  const ExampleRun run = run_example("legacy_threads", args);
+  expect_ok(run);
+  EXPECT_EQ(expected + "7 fetches from 3 threads, each run on the loop thread\n", run.output);
+}
+
+TEST(Examples, LegacyThreadsWithoutURLsFetchFromTheirOwnServer) {
+  const ExampleRun run = run_example("legacy_threads");
+  expect_ok(run);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < run.output.size();) {
+    const std::size_t end = run.output.find('\n', at);
+    lines.push_back(run.output.substr(at, end - at));
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  ASSERT_EQ(7u, lines.size()) << run.output;
+  for (int i = 1; i <= 6; ++i) {
+    const std::string suffix = "/" + std::to_string(i) + ": 200, 6 bytes";  // "page N"
+    const std::string& line = lines[static_cast<std::size_t>(i - 1)];
+    EXPECT_EQ(0u, line.find("http://127.0.0.1:")) << line;
+    ASSERT_GE(line.size(), suffix.size()) << line;
+    EXPECT_EQ(suffix, line.substr(line.size() - suffix.size())) << line;
+  }
+  EXPECT_EQ("6 fetches from 3 threads, each run on the loop thread", lines[6]);
+}
+
+TEST(Examples, LegacyThreadsReportAFailedFetch) {
+  PageServer server({{"/a", {"text/html", page_of('a')}}});
+  const ExampleRun run = run_example("legacy_threads", server.url("/a") + " http://127.0.0.1:1/");
+  ASSERT_TRUE(WIFEXITED(run.status));
+  EXPECT_NE(0, WEXITSTATUS(run.status));
+  EXPECT_EQ(0u, run.output.find(server.url("/a") + ": 200, " + std::to_string(page_of('a').size()) + " bytes\n"))
+      << run.output;
+  EXPECT_NE(std::string::npos, run.output.find("http://127.0.0.1:1/: failed: ")) << run.output;
+}
+
 TEST(Examples, FetchAllFailsLoudlyOnARefusedPort) {
   const ExampleRun run = run_example("fetch_all", "http://127.0.0.1:1/");
   ASSERT_TRUE(WIFEXITED(run.status));
