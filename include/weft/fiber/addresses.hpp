@@ -1,5 +1,5 @@
-// weft/fiber/addresses.hpp — public header; includes only the standard
-// library.
+// weft/fiber/addresses.hpp — public header; includes only weft/export.hpp
+// and the standard library.
 //
 // weft::SocketAddress is a socket address of the IPv4, IPv6 or Unix family:
 // what asyncio returns as a tuple from get_extra_info('peername') or
@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "weft/export.hpp"
 
 namespace weft {
 
@@ -26,7 +28,7 @@ enum class AddressFamily : uint8_t {
 // A copyable value. Invariant: size() == 0 and family() == kUnspecified for
 // an empty address; otherwise the first size() bytes of the storage hold a
 // sockaddr of family(). Any thread.
-class SocketAddress {
+class WEFT_API SocketAddress {
  public:
   // The native storage size: sizeof(struct sockaddr_storage) on Linux.
   static constexpr std::size_t kCapacity = 128;

@@ -24,13 +24,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "weft/export.hpp"
 #include "weft/fiber/locks.hpp"
 
 namespace weft {
 
 // asyncio.BrokenBarrierError (a RuntimeError there): the barrier was aborted,
 // or reset while this task waited in it.
-class BrokenBarrierError : public std::runtime_error {
+class WEFT_API BrokenBarrierError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -46,7 +47,7 @@ class BrokenBarrierError : public std::runtime_error {
 // Invariant: count_ is the number of tasks inside wait() past the point
 // where they took an arrival index; tasks that arrive while the barrier
 // drains or resets wait outside (not counted) until it fills again.
-class Barrier {
+class WEFT_API Barrier {
  public:
   enum class State : uint8_t { kFilling, kDraining, kResetting, kBroken };
 

@@ -39,6 +39,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/future_core.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 #include "weft/fiber/queues.hpp"
@@ -49,7 +50,7 @@ namespace weft {
 // A send on a closed channel, or a recv() that returns a value on a closed
 // and drained one. Go panics on the first and returns ok=false on the
 // second; weft throws.
-class ChannelClosed : public std::runtime_error {
+class WEFT_API ChannelClosed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -63,7 +64,7 @@ namespace detail {
 // senders_ only while it is full (a rendezvous channel's buffer is always
 // both), so at most one side has tasks parked at a time. Every waiter whose
 // task was woken but has not resumed yet sits in woken_.
-class ChannelBase {
+class WEFT_API ChannelBase {
  public:
   ChannelBase(const ChannelBase&) = delete;
   ChannelBase& operator=(const ChannelBase&) = delete;

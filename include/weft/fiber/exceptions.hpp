@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/reactor/errors.hpp"
 
 namespace weft {
@@ -18,7 +19,7 @@ namespace weft {
 // `catch (const std::exception&)` cannot swallow a cancellation (Python 3.8
 // moved CancelledError out of Exception for the same reason). Code that
 // catches everything with `catch (...)` must rethrow it.
-class CancelledError {
+class WEFT_API CancelledError {
  public:
   CancelledError() = default;
   explicit CancelledError(std::string message) : message_(std::move(message)) {}
@@ -31,14 +32,14 @@ class CancelledError {
 };
 
 // asyncio.TimeoutError (TimeoutError since 3.11): a deadline passed.
-class TimeoutError : public std::runtime_error {
+class WEFT_API TimeoutError : public std::runtime_error {
  public:
   TimeoutError() : std::runtime_error("TimeoutError") {}
   using std::runtime_error::runtime_error;
 };
 
 // asyncio's ExceptionGroup, raised by task_group() when children fail.
-class ExceptionGroup : public std::runtime_error {
+class WEFT_API ExceptionGroup : public std::runtime_error {
  public:
   ExceptionGroup(const std::string& message, std::vector<std::exception_ptr> exceptions)
       : std::runtime_error(describe(message, exceptions)), exceptions_(std::move(exceptions)) {}
@@ -52,6 +53,6 @@ class ExceptionGroup : public std::runtime_error {
 
 // Describes an exception for messages: what() of a std::exception, the
 // message of a CancelledError, or a placeholder.
-std::string describe_exception(const std::exception_ptr& error);
+WEFT_API std::string describe_exception(const std::exception_ptr& error);
 
 }  // namespace weft

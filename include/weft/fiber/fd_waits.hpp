@@ -23,13 +23,14 @@
 
 #include <chrono>
 
+#include "weft/export.hpp"
 #include "weft/reactor/loop.hpp"
 
 namespace weft {
 
 namespace detail {
 // The shared implementation; `timeout` < 0 means none.
-bool wait_fd(int fd, bool writable, std::chrono::steady_clock::duration timeout, const char* what);
+WEFT_API bool wait_fd(int fd, bool writable, std::chrono::steady_clock::duration timeout, const char* what);
 }  // namespace detail
 
 // Blocks the current task until `fd` is readable (or has hung up or has an

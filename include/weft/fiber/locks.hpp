@@ -44,6 +44,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 #include "weft/reactor/errors.hpp"
 #include "weft/reactor/loop.hpp"
@@ -69,7 +70,7 @@ struct LockWaiterList {
 };
 
 // The loop a primitive belongs to (asyncio's mixins._LoopBoundMixin).
-class LockLoopBinding {
+class WEFT_API LockLoopBinding {
  public:
   // Binds to the loop running on this thread, if any.
   LockLoopBinding() noexcept : loop_(running_loop()) {}
@@ -106,7 +107,7 @@ class LockLoopBinding {
 // locked and tasks are parked on it, the first of them has been woken or
 // cancelled and will, when it resumes, either take the lock or pass the
 // wake-up on to the next one.
-class Lock {
+class WEFT_API Lock {
  public:
   Lock() = default;
   Lock(const Lock&) = delete;
@@ -166,7 +167,7 @@ class Lock {
 };
 
 // asyncio.Event: a flag that tasks wait to see set.
-class Event {
+class WEFT_API Event {
  public:
   Event() = default;
   Event(const Event&) = delete;
@@ -210,7 +211,7 @@ class Event {
 //
 // Spurious wake-ups are possible, as in asyncio: wait() may return without
 // the awaited state having changed, so callers re-check it (wait(pred) does).
-class Condition {
+class WEFT_API Condition {
  public:
   // A condition with its own lock.
   Condition() : lock_(&own_lock_) {}

@@ -36,26 +36,27 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 #include "weft/reactor/loop.hpp"
 
 namespace weft {
 
 // asyncio.QueueEmpty: get_nowait() on an empty queue.
-class QueueEmpty : public std::runtime_error {
+class WEFT_API QueueEmpty : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 // asyncio.QueueFull: put_nowait() on a full queue.
-class QueueFull : public std::runtime_error {
+class WEFT_API QueueFull : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 // asyncio.QueueShutDown (3.13): a put, or a get that finds nothing left, on a
 // queue that was shut down.
-class QueueShutDown : public std::runtime_error {
+class WEFT_API QueueShutDown : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -225,7 +226,7 @@ class RingBuffer {
 // is full (as seen when it parked; wake-ups do not hand over items, see
 // get()). Every waiter whose task was woken but has not resumed yet sits in
 // woken_, so that the destructor can find it.
-class QueueBase {
+class WEFT_API QueueBase {
  public:
   QueueBase(const QueueBase&) = delete;
   QueueBase& operator=(const QueueBase&) = delete;

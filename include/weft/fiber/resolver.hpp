@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/addresses.hpp"
 #include "weft/fiber/stream_errors.hpp"
 
@@ -47,10 +48,10 @@ struct ResolveOptions {
 // lookup finishes on its thread and its answer is dropped);
 // InvalidStateError outside a task (a name needs one; a numeric host does
 // not).
-std::vector<SocketAddress> getaddrinfo(const std::string& host, uint16_t port,
+WEFT_API std::vector<SocketAddress> getaddrinfo(const std::string& host, uint16_t port,
                                        const ResolveOptions& options = ResolveOptions());
 
 // Forgets every answer cached on this thread.
-void clear_dns_cache();
+WEFT_API void clear_dns_cache();
 
 }  // namespace weft

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/tasks.hpp"
 
 namespace weft {
@@ -19,19 +20,19 @@ namespace detail {
 
 // Runs `loop` until `future` is done. Throws InvalidStateError if the loop
 // stopped first ("Event loop stopped before Future completed.").
-void run_until_done(Loop& loop, FutureCore& future);
+WEFT_API void run_until_done(Loop& loop, FutureCore& future);
 
 // asyncio.runners._cancel_all_tasks: cancels every task still alive, runs
 // the loop until they are done, and reports those that failed (other than
 // by cancellation) to the exception handler.
-void cancel_all_tasks(Loop& loop) noexcept;
+WEFT_API void cancel_all_tasks(Loop& loop) noexcept;
 
 // What weft::run does after main, whatever happened: cancel what is left and
 // close the loop. Unlike asyncio.run, it does not wait for to_thread()
 // functions still running: the worker pool is shared by every loop of the
 // process, so they finish in the background (their results are dropped)
 // and the process waits for them at exit.
-class RunnerShutdown {
+class WEFT_API RunnerShutdown {
  public:
   explicit RunnerShutdown(Loop& loop) : loop_(loop) {}
   RunnerShutdown(const RunnerShutdown&) = delete;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "weft/export.hpp"
 #include "weft/fiber/locks.hpp"
 
 namespace weft {
@@ -31,7 +32,7 @@ namespace weft {
 // leaves acquire(), by success or by cancellation, it wakes as many further
 // waiters as the counter allows, so permits never sit unused while tasks
 // that could take them wait.
-class Semaphore {
+class WEFT_API Semaphore {
  public:
   // asyncio Semaphore(value): `value` permits, default 1. Throws
   // std::invalid_argument if value < 0 (asyncio's ValueError).

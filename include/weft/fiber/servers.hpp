@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/addresses.hpp"
 #include "weft/fiber/streams.hpp"
 
@@ -84,7 +85,7 @@ using ConnectionHandler = std::function<void(Stream)>;
 // carry on). Invariant: while serving, each listening socket is registered
 // with the loop and either armed for its next connection, or paused
 // (out of fds) with a retry pending; after close() none is open.
-class Server {
+class WEFT_API Server {
  public:
   Server() noexcept;  // an empty server, to be assigned
   Server(Server&& other) noexcept;
@@ -143,14 +144,14 @@ class Server {
 // SocketError naming the address ("bind to 127.0.0.1:80: Permission
 // denied"); InvalidStateError if no loop runs, or outside a task for a
 // host name.
-Server start_server(ConnectionHandler handler, const std::string& host, uint16_t port,
+WEFT_API Server start_server(ConnectionHandler handler, const std::string& host, uint16_t port,
                     const ServerOptions& options = ServerOptions());
 
 // asyncio.start_unix_server(client_connected_cb, path): listens on a Unix
 // socket. A stale socket file at `path` is removed first, and close()
 // removes the file if it is still the one this server made (3.13's
 // cleanup_socket). A path starting with '\0' is in the abstract namespace.
-Server start_unix_server(ConnectionHandler handler, const std::string& path,
+WEFT_API Server start_unix_server(ConnectionHandler handler, const std::string& path,
                          const ServerOptions& options = ServerOptions());
 
 }  // namespace weft

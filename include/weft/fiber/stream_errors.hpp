@@ -31,6 +31,7 @@
 #include <string>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/reactor/errors.hpp"
 
 namespace weft {
@@ -39,7 +40,7 @@ namespace weft {
 // (or, for a server, the address it listens on) as the caller gave them:
 // a host name, a numeric address or a Unix socket path (port 0); either may
 // be empty / 0 when unknown.
-class SocketError : public OSError {
+class WEFT_API SocketError : public OSError {
  public:
   SocketError(int err, const std::string& what, std::string host, uint16_t port)
       : OSError(err, what), host_(std::move(host)), port_(port) {}
@@ -52,23 +53,23 @@ class SocketError : public OSError {
 };
 
 // Python's ConnectionError and its subclasses.
-class ConnectionError : public SocketError {
+class WEFT_API ConnectionError : public SocketError {
  public:
   using SocketError::SocketError;
 };
-class ConnectionRefusedError : public ConnectionError {
+class WEFT_API ConnectionRefusedError : public ConnectionError {
  public:
   using ConnectionError::ConnectionError;
 };
-class ConnectionResetError : public ConnectionError {
+class WEFT_API ConnectionResetError : public ConnectionError {
  public:
   using ConnectionError::ConnectionError;
 };
-class ConnectionAbortedError : public ConnectionError {
+class WEFT_API ConnectionAbortedError : public ConnectionError {
  public:
   using ConnectionError::ConnectionError;
 };
-class BrokenPipeError : public ConnectionError {
+class WEFT_API BrokenPipeError : public ConnectionError {
  public:
   using ConnectionError::ConnectionError;
 };
@@ -78,7 +79,7 @@ class BrokenPipeError : public ConnectionError {
 // gai_strerror()'s text, as in "getaddrinfo(example.invalid:80): Name or
 // service not known"; for EAI_SYSTEM, the text of `system_errno` (the errno
 // getaddrinfo left, saved by the caller).
-class ResolveError : public SocketError {
+class WEFT_API ResolveError : public SocketError {
  public:
   ResolveError(int eai_code, const std::string& what, std::string host, uint16_t port, int system_errno = 0);
   int eai_code() const noexcept { return err(); }
@@ -93,14 +94,14 @@ class ResolveError : public SocketError {
 // SocketError for any other errno. `what` names the operation and peer
 // ("connect to example.com:80 (93.184.216.34)"); the errno's text is
 // appended. The throw_ form throws it.
-std::exception_ptr make_socket_error(int err, const std::string& what, const std::string& host, uint16_t port);
-[[noreturn]] void throw_socket_error(int err, const std::string& what, const std::string& host, uint16_t port);
+WEFT_API std::exception_ptr make_socket_error(int err, const std::string& what, const std::string& host, uint16_t port);
+[[noreturn]] WEFT_API void throw_socket_error(int err, const std::string& what, const std::string& host, uint16_t port);
 
 // asyncio.IncompleteReadError (an EOFError): the stream ended before a
 // read_exactly() or read_until() was satisfied. partial() holds the bytes
 // read before the end, which the stream no longer buffers; expected() is
 // the count asked for, or kUndefined for read_until() (asyncio: None).
-class IncompleteReadError : public std::runtime_error {
+class WEFT_API IncompleteReadError : public std::runtime_error {
  public:
   static constexpr std::size_t kUndefined = static_cast<std::size_t>(-1);
 
@@ -118,7 +119,7 @@ class IncompleteReadError : public std::runtime_error {
 // (asyncio's `consumed`): where the separator was found beyond the limit,
 // or how far the search got. read_until() leaves the data buffered;
 // readline() discards it (see Stream::readline).
-class LimitOverrunError : public std::runtime_error {
+class WEFT_API LimitOverrunError : public std::runtime_error {
  public:
   LimitOverrunError(const std::string& message, std::size_t consumed)
       : std::runtime_error(message), consumed_(consumed) {}

@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <string>
 
+#include "weft/export.hpp"
 #include "weft/fiber/addresses.hpp"
 #include "weft/fiber/stream_errors.hpp"
 #include "weft/fiber/tls.hpp"
@@ -111,7 +112,7 @@ struct ConnectOptions {
 // reported to the loop's exception handler (as asyncio logs errors no one
 // retrieved); if the loop closes first, the bytes are dropped and reported
 // the same way.
-class Stream {
+class WEFT_API Stream {
  public:
   // An empty stream, to be assigned; every call but the destructor,
   // assignment, operator bool and is_closing() throws InvalidStateError.
@@ -255,11 +256,12 @@ class Stream {
 // type is that of the last); TimeoutError if every attempt timed out;
 // CancelledError if cancelled (no socket is left open); InvalidStateError
 // outside a task.
-Stream open_connection(const std::string& host, uint16_t port, const ConnectOptions& options = ConnectOptions());
+WEFT_API Stream open_connection(const std::string& host, uint16_t port,
+                                const ConnectOptions& options = ConnectOptions());
 
 // asyncio.open_unix_connection(path): connects to a Unix socket ('\0'
 // first: the abstract namespace). Errors as open_connection(), with the
 // path as host() and port 0.
-Stream open_unix_connection(const std::string& path, const StreamOptions& options = StreamOptions());
+WEFT_API Stream open_unix_connection(const std::string& path, const StreamOptions& options = StreamOptions());
 
 }  // namespace weft

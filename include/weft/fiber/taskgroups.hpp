@@ -43,6 +43,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/future_core.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 #include "weft/fiber/tasks.hpp"
@@ -66,7 +67,7 @@ using TaskGroupResult = decltype(std::declval<F&>()(std::declval<TaskGroup&>()))
 // a reference to its handle; handles are cheap to copy, so a task may keep
 // one (capture `tg` by value) and still use it safely after the group ended,
 // when create_task() refuses with InvalidStateError.
-class TaskGroup {
+class WEFT_API TaskGroup {
  public:
   // An empty handle; create_task() on it throws InvalidStateError.
   TaskGroup() noexcept = default;
@@ -109,7 +110,7 @@ class TaskGroup {
 namespace detail {
 
 // asyncio TaskGroup.__aenter__ and __aexit__, around task_group()'s body.
-class TaskGroupScope {
+class WEFT_API TaskGroupScope {
  public:
   // __aenter__: a new group whose parent is the current task. Throws
   // InvalidStateError("<what>: must be called from inside a task") on the

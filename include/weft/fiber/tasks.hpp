@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 #include "weft/fiber/futures.hpp"
 
@@ -167,15 +168,15 @@ auto create_task(F&& fn, TaskOptions options = TaskOptions())
 }
 
 // The task running now, or an empty TaskRef on the loop's own stack.
-TaskRef current_task();
+WEFT_API TaskRef current_task();
 
 // The running loop's tasks that are not done yet (asyncio.all_tasks()).
-std::vector<TaskRef> all_tasks();
+WEFT_API std::vector<TaskRef> all_tasks();
 
 // Suspends the current task for at least `delay` (asyncio.sleep). A delay of
 // zero or less is yield(). Throws CancelledError if the task is cancelled,
 // InvalidStateError outside a task.
-void sleep(std::chrono::steady_clock::duration delay);
+WEFT_API void sleep(std::chrono::steady_clock::duration delay);
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> delay) {
   sleep(detail::clock_duration(delay));
@@ -183,6 +184,6 @@ void sleep(std::chrono::duration<Rep, Period> delay) {
 
 // Lets every other ready callback and task run once, then continues
 // (asyncio.sleep(0)). Throws CancelledError if the task is cancelled.
-void yield();
+WEFT_API void yield();
 
 }  // namespace weft

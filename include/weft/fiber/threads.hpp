@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/tasks.hpp"
 
@@ -50,7 +51,7 @@ namespace detail {
 //     by the task only after that completion woke it (the loop's queue lock
 //     and mutex_ order the two);
 //   - waker_ is touched on the loop's thread only.
-class ThreadCall {
+class WEFT_API ThreadCall {
  public:
   ThreadCall(const ThreadCall&) = delete;
   ThreadCall& operator=(const ThreadCall&) = delete;
@@ -251,7 +252,7 @@ auto run_coroutine_threadsafe(Loop& loop, F&& fn) -> std::future<detail::CallRes
 //
 // Thread safety: every member function may be called from any thread,
 // except stop() (and so the destructor) from the loop's own thread.
-class LoopThread {
+class WEFT_API LoopThread {
  public:
   // Starts the thread and its loop. Throws OSError if the loop cannot be
   // made, std::system_error if the thread cannot be started.

@@ -28,6 +28,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/export.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/tasks.hpp"
 #include "weft/reactor/handle.hpp"
@@ -43,8 +44,8 @@ class TimeoutScope;
 
 // now + d and now - d on the steady clock, saturating at time_point::max()
 // ("never") and time_point::min().
-std::chrono::steady_clock::time_point deadline_after(std::chrono::steady_clock::duration d) noexcept;
-std::chrono::steady_clock::time_point deadline_before(std::chrono::steady_clock::duration d) noexcept;
+WEFT_API std::chrono::steady_clock::time_point deadline_after(std::chrono::steady_clock::duration d) noexcept;
+WEFT_API std::chrono::steady_clock::time_point deadline_before(std::chrono::steady_clock::duration d) noexcept;
 
 // now + d for any duration, negative ones included: asyncio keeps
 // loop.time() + delay as when() even when the delay is negative.
@@ -71,7 +72,7 @@ std::chrono::steady_clock::time_point deadline_in(std::chrono::duration<Rep, Per
 // Invariant: a timer (or, for a deadline already past, a call_soon) is
 // scheduled exactly while the state is kEntered and when() is not
 // time_point::max(); it is withdrawn on every way out of the block.
-class Timeout {
+class WEFT_API Timeout {
  public:
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
@@ -179,7 +180,7 @@ ScopeResult<F> run_with_deadline(Timeout::time_point when, F& fn, const char* wh
 // asyncio tasks.py, _cancel_and_wait(): cancels fut and blocks until it is
 // done. The waiter's own cancellation is not passed on (fut is already
 // cancelled) and throws CancelledError. InvalidStateError outside a task.
-void cancel_and_wait(FutureCore& fut, const char* what);
+WEFT_API void cancel_and_wait(FutureCore& fut, const char* what);
 
 }  // namespace detail
 

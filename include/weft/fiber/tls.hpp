@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/stream_errors.hpp"
 
 namespace weft {
@@ -66,7 +67,7 @@ struct TlsOptions {
 // An SSL_CTX, shared: copies are handles to one context. An empty context
 // (default-constructed) means "no TLS" wherever an option takes one.
 // Thread-safe to share between loops (OpenSSL contexts are).
-class TlsContext {
+class WEFT_API TlsContext {
  public:
   TlsContext() noexcept = default;
 
@@ -98,7 +99,7 @@ class TlsContext {
 // the connection without close_notify). err() is an errno-like code:
 // EPROTO for protocol errors, ECONNRESET for an unexpected EOF; what()
 // carries OpenSSL's reason.
-class SSLError : public SocketError {
+class WEFT_API SSLError : public SocketError {
  public:
   using SocketError::SocketError;
 };
@@ -107,7 +108,7 @@ class SSLError : public SocketError {
 // verify_code() is OpenSSL's X509_V_ERR_* value, verify_message() its
 // text ("certificate has expired", "self-signed certificate", "Hostname
 // mismatch", "unable to get local issuer certificate").
-class SSLCertVerificationError : public SSLError {
+class WEFT_API SSLCertVerificationError : public SSLError {
  public:
   SSLCertVerificationError(long verify_code, std::string verify_message, const std::string& what, std::string host,
                            uint16_t port)

@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/futures.hpp"
 #include "weft/fiber/tasks.hpp"
@@ -163,7 +164,7 @@ struct ChildWaiter {
 // Invariant: while the task waits, every child that is not done carries
 // exactly one completion waiter of ours (ids in `children`), and `pending_`
 // counts them; on every way out, wait() withdraws those that did not fire.
-class Gathering final : public Cancellable {
+class WEFT_API Gathering final : public Cancellable {
  public:
   // `settled`: gather_settled() (asyncio return_exceptions=True).
   Gathering(ChildWaiter* children, std::size_t count, bool settled) noexcept
@@ -206,13 +207,13 @@ class Gathering final : public Cancellable {
 // suspends at least once, as asyncio's does. The children are never
 // cancelled; a cancellation of the waiter throws CancelledError. Throws
 // std::invalid_argument if there is no child (asyncio: ValueError).
-void wait_children(ChildWaiter* children, std::size_t count, ReturnWhen when,
+WEFT_API void wait_children(ChildWaiter* children, std::size_t count, ReturnWhen when,
                    std::chrono::steady_clock::time_point deadline, const char* what);
 
 // as_completed()'s queue of finished children (asyncio _AsCompletedIterator:
 // the `_done` queue fed by done callbacks and a timeout sentinel). Lives on
 // the heap so that the range holding it can move.
-class CompletionQueue {
+class WEFT_API CompletionQueue {
  public:
   // Queues the children already done, in input order, registers on the
   // others, and starts the deadline's timer (on the running loop) unless

@@ -52,6 +52,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "weft/export.hpp"
 #include "weft/fiber/tls.hpp"
 #include "weft/http/errors.hpp"
 #include "weft/http/headers.hpp"
@@ -73,7 +74,7 @@ constexpr std::size_t kNoLimit = std::numeric_limits<std::size_t>::max();
 //                connecting, for each request of a redirect chain;
 //   sock_connect connecting one socket (each address tried);
 //   sock_read    the longest wait for bytes while reading a response.
-struct ClientTimeout {
+struct WEFT_API ClientTimeout {
   static constexpr std::chrono::milliseconds kInherit{-1};
 
   std::chrono::milliseconds total = std::chrono::minutes(5);  // aiohttp: 300 s
@@ -184,7 +185,7 @@ class Response;
 
 // The streaming body of a Response (aiohttp resp.content, a StreamReader):
 // decoded bytes (de-chunked, gunzipped), read in pieces of bounded size.
-class ResponseContent {
+class WEFT_API ResponseContent {
  public:
   // Up to n bytes of body, as soon as at least one is available; "" at the
   // end of the body (or for n == 0). At most n decoded bytes are produced
@@ -202,7 +203,7 @@ class ResponseContent {
 
 // aiohttp ClientResponse. Move-only; owns the connection until the body
 // has been read to its end.
-class Response {
+class WEFT_API Response {
  public:
   // An empty response, to be assigned; its accessors throw InvalidStateError.
   Response() noexcept;
@@ -277,7 +278,7 @@ class Response {
 // aiohttp ClientSession: a pool of keep-alive connections and the defaults
 // of every request made through it. Move-only. Must be created, used and
 // destroyed on one loop's thread; requests block the calling task.
-class ClientSession {
+class WEFT_API ClientSession {
  public:
   explicit ClientSession(SessionOptions options = SessionOptions());
   ClientSession(ClientSession&&) noexcept;

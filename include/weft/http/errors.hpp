@@ -1,4 +1,5 @@
-// weft/http/errors.hpp — public header: it includes only the standard library.
+// weft/http/errors.hpp — public header: it includes only weft/export.hpp and
+// the standard library.
 //
 // aiohttp's client exceptions (aiohttp client_exceptions.py), in namespace
 // weft::http. Every one derives from std::runtime_error through ClientError,
@@ -27,11 +28,13 @@
 #include <string>
 #include <utility>
 
+#include "weft/export.hpp"
+
 namespace weft {
 namespace http {
 
 // The base of every HTTP client error (aiohttp ClientError).
-class ClientError : public std::runtime_error {
+class WEFT_API ClientError : public std::runtime_error {
  public:
   // `what` is the complete message; `url` is kept for url() and may be empty.
   ClientError(const std::string& what, std::string url);
@@ -43,7 +46,7 @@ class ClientError : public std::runtime_error {
 };
 
 // A socket error after (or while) connecting (aiohttp ClientOSError).
-class ClientOSError : public ClientError {
+class WEFT_API ClientOSError : public ClientError {
  public:
   // `error` is the errno value (0 if none); `what` describes the failure.
   ClientOSError(int error, const std::string& what, std::string url);
@@ -54,7 +57,7 @@ class ClientOSError : public ClientError {
 };
 
 // DNS failure, refused or unreachable (aiohttp ClientConnectorError).
-class ClientConnectorError : public ClientOSError {
+class WEFT_API ClientConnectorError : public ClientOSError {
  public:
   ClientConnectorError(const std::string& host, int port, int error,
                        const std::string& what, std::string url);
@@ -71,7 +74,7 @@ class ClientConnectorError : public ClientOSError {
 // X509_V_ERR_* value and verify_message() its text ("certificate has
 // expired", "hostname mismatch", "unable to get local issuer certificate",
 // "self-signed certificate"), as ssl.SSLCertVerificationError carries them.
-class ClientConnectorCertificateError : public ClientConnectorError {
+class WEFT_API ClientConnectorCertificateError : public ClientConnectorError {
  public:
   ClientConnectorCertificateError(const std::string& host, int port, int error, const std::string& what,
                                   std::string url, long verify_code = 0, std::string verify_message = std::string())
@@ -88,7 +91,7 @@ class ClientConnectorCertificateError : public ClientConnectorError {
 
 // The server closed the connection before the response head was complete
 // (aiohttp ServerDisconnectedError, "Server disconnected").
-class ServerDisconnectedError : public ClientError {
+class WEFT_API ServerDisconnectedError : public ClientError {
  public:
   // `what` says what was missing; the message is "Server disconnected: " +
   // what + " (url)".
@@ -97,7 +100,7 @@ class ServerDisconnectedError : public ClientError {
 
 // The body was cut short, badly framed or undecodable
 // (aiohttp ClientPayloadError, "Response payload is not completed").
-class ClientPayloadError : public ClientError {
+class WEFT_API ClientPayloadError : public ClientError {
  public:
   ClientPayloadError(const std::string& what, std::string url);
 };
@@ -107,7 +110,7 @@ class ClientPayloadError : public ClientError {
 // "HEADER_LINE_TOO_LONG", ...), reason() says why, offset() is the byte
 // offset in the response (counted from its first byte, interim 1xx
 // responses included) where the parser stopped.
-class ResponseParseError : public ClientError {
+class WEFT_API ResponseParseError : public ClientError {
  public:
   ResponseParseError(std::string code, std::string reason, std::uint64_t offset,
                      std::string url);
@@ -123,7 +126,7 @@ class ResponseParseError : public ClientError {
 
 // A response the caller chose to treat as an error, such as
 // raise_for_status() on a 4xx (aiohttp ClientResponseError).
-class ClientResponseError : public ClientError {
+class WEFT_API ClientResponseError : public ClientError {
  public:
   ClientResponseError(int status, const std::string& message, std::string url);
   int status() const noexcept { return status_; }
@@ -133,14 +136,14 @@ class ClientResponseError : public ClientError {
 };
 
 // More redirects than max_redirects (aiohttp TooManyRedirects).
-class TooManyRedirects : public ClientResponseError {
+class WEFT_API TooManyRedirects : public ClientResponseError {
  public:
   TooManyRedirects(int status, int max_redirects, std::string url);
 };
 
 // A URL that cannot be parsed or whose scheme is not http(s)
 // (aiohttp InvalidURL).
-class InvalidURL : public ClientError {
+class WEFT_API InvalidURL : public ClientError {
  public:
   // `why` may be empty.
   InvalidURL(std::string url, const std::string& why);

@@ -1,4 +1,5 @@
-// weft/http/headers.hpp — public header; includes only the standard library.
+// weft/http/headers.hpp — public header; includes only weft/export.hpp and
+// the standard library.
 //
 // weft::http::Headers: HTTP header fields as aiohttp hands them out, a
 // case-insensitive multidict (multidict.CIMultiDict): fields keep their
@@ -26,16 +27,18 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
+
 namespace weft {
 namespace http {
 
 // ASCII case-insensitive equality of two header names (or tokens).
-bool iequals(const std::string& a, const std::string& b) noexcept;
-bool iequals(const char* a, std::size_t a_size, const char* b, std::size_t b_size) noexcept;
+WEFT_API bool iequals(const std::string& a, const std::string& b) noexcept;
+WEFT_API bool iequals(const char* a, std::size_t a_size, const char* b, std::size_t b_size) noexcept;
 
 // Invariant: fields() holds every field in insertion (wire) order; nothing
 // is ever sorted, merged or re-cased.
-class Headers {
+class WEFT_API Headers {
  public:
   using value_type = std::pair<std::string, std::string>;
   using const_iterator = std::vector<value_type>::const_iterator;
@@ -71,7 +74,7 @@ class Headers {
 
   // Equal when both hold the same fields in the same order, names compared
   // case-insensitively and values exactly.
-  friend bool operator==(const Headers& a, const Headers& b);
+  friend WEFT_API bool operator==(const Headers& a, const Headers& b);
   friend bool operator!=(const Headers& a, const Headers& b) { return !(a == b); }
 
  private:

@@ -23,6 +23,7 @@
 
 #include <string>
 
+#include "weft/export.hpp"
 #include "weft/http/errors.hpp"
 #include "weft/http/url.hpp"
 
@@ -34,7 +35,7 @@ constexpr unsigned kDefaultMaxRedirects = 10;
 
 // Whether `status` is a redirect that is followed when it has a Location:
 // 301, 302, 303, 307 or 308.
-bool is_redirect_status(int status) noexcept;
+WEFT_API bool is_redirect_status(int status) noexcept;
 
 // The request to send after a redirect.
 struct RedirectStep {
@@ -51,7 +52,7 @@ struct RedirectStep {
 // case-sensitive, RFC 9110 section 9.1: "post" is not rewritten);
 // `has_body` whether it carried one. Precondition: is_redirect_status(status).
 // Never throws except std::bad_alloc.
-RedirectStep redirect_step(const std::string& method, bool has_body, int status,
+WEFT_API RedirectStep redirect_step(const std::string& method, bool has_body, int status,
                            const URL& current, const URL& next);
 
 // Follows the redirects of one request and counts them.
@@ -60,7 +61,7 @@ RedirectStep redirect_step(const std::string& method, bool has_body, int status,
 // has incremented followed() by one.
 // A RedirectPolicy belongs to one request; it is not safe to share between
 // threads.
-class RedirectPolicy {
+class WEFT_API RedirectPolicy {
  public:
   explicit RedirectPolicy(unsigned max_redirects = kDefaultMaxRedirects) noexcept
       : max_redirects_(max_redirects) {}

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/http/errors.hpp"
 
 namespace weft {
@@ -74,7 +75,7 @@ struct Origin {
 // non-empty host, a port in 1..65535 and a path that starts with '/'.
 // Values are immutable; with_query() and extend_query() return new URLs.
 // All members may be called from any thread (no shared state).
-class URL {
+class WEFT_API URL {
  public:
   URL() = default;
 
@@ -136,7 +137,7 @@ class URL {
 
   // Equal when every component is (userinfo included); two spellings that
   // normalise alike ("HTTP://A:80/x/../" and "http://a/") are equal.
-  friend bool operator==(const URL& a, const URL& b);
+  friend WEFT_API bool operator==(const URL& a, const URL& b);
   friend bool operator!=(const URL& a, const URL& b) { return !(a == b); }
 
  private:
@@ -156,7 +157,7 @@ class URL {
 // body (urllib.parse.urlencode, i.e. quote_plus): A-Z a-z 0-9 - . _ ~ are
 // kept, a space becomes '+', every other byte becomes %XX; pairs are joined
 // by '&' in order. Never throws except std::bad_alloc.
-std::string form_urlencode(const QueryParams& params);
+WEFT_API std::string form_urlencode(const QueryParams& params);
 
 }  // namespace http
 }  // namespace weft

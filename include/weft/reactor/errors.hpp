@@ -1,4 +1,5 @@
-// weft/reactor/errors.hpp — public header; includes only the standard library.
+// weft/reactor/errors.hpp — public header; includes only weft/export.hpp and
+// the standard library.
 //
 // The error types of the reactor layer. Misuse of an API (a closed loop, a
 // call from the wrong thread, a blocking call outside a task) derives from
@@ -9,11 +10,13 @@
 #include <string>
 #include <system_error>
 
+#include "weft/export.hpp"
+
 namespace weft {
 
 // asyncio.InvalidStateError, and asyncio's RuntimeErrors about the loop's
 // state ("Event loop is closed", "This event loop is already running").
-class InvalidStateError : public std::logic_error {
+class WEFT_API InvalidStateError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
@@ -21,7 +24,7 @@ class InvalidStateError : public std::logic_error {
 // asyncio's OSError: a system call failed. code().value() is the errno;
 // what() names the call and its object ("add_reader(fd 7): Bad file
 // descriptor").
-class OSError : public std::system_error {
+class WEFT_API OSError : public std::system_error {
  public:
   OSError(int err, const std::string& what)
       : std::system_error(err, std::generic_category(), what) {}

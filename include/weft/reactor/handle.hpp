@@ -1,10 +1,13 @@
-// weft/reactor/handle.hpp — public header; includes only the standard library.
+// weft/reactor/handle.hpp — public header; includes only weft/export.hpp and
+// the standard library.
 //
 // Handles to scheduled callbacks, as asyncio's Handle and TimerHandle.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+
+#include "weft/export.hpp"
 
 namespace weft {
 namespace detail {
@@ -14,7 +17,7 @@ struct CallbackNode;
 // A cheap, copyable reference to a callback scheduled with call_soon (or, as
 // a TimerHandle, call_later / call_at). A default-constructed Handle refers to
 // nothing. Handles must not outlive their loop. Loop thread only.
-class Handle {
+class WEFT_API Handle {
  public:
   Handle() noexcept = default;
 

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "weft/export.hpp"
 #include "weft/reactor/callback.hpp"
 #include "weft/reactor/errors.hpp"
 #include "weft/reactor/handle.hpp"
@@ -63,7 +64,7 @@ std::chrono::steady_clock::duration clock_duration(std::chrono::duration<Rep, Pe
 }
 }  // namespace detail
 
-class Loop {
+class WEFT_API Loop {
  public:
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
@@ -159,8 +160,8 @@ class Loop {
   void call_exception_handler(const ExceptionContext& context);
   void default_exception_handler(const ExceptionContext& context);
 
-  // The loop's implementation, for reactor/ and fiber/ only.
-  struct Impl;
+  // The loop's implementation, for reactor/ and fiber/ only (not exported).
+  struct WEFT_LOCAL Impl;
   Impl& impl() noexcept { return *impl_; }
 
  private:
@@ -171,9 +172,9 @@ class Loop {
 
 // The loop running on this thread. Throws InvalidStateError if none is
 // (asyncio: "no running event loop").
-Loop& get_running_loop();
+WEFT_API Loop& get_running_loop();
 
 // The loop running on this thread, or null.
-Loop* running_loop() noexcept;
+WEFT_API Loop* running_loop() noexcept;
 
 }  // namespace weft

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/export.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/reactor/callback.hpp"
 #include "weft/reactor/loop.hpp"
@@ -86,7 +87,7 @@ struct ValueOf<void> {
   using type = None;
 };
 
-class FutureCore : public Cancellable {
+class WEFT_API FutureCore : public Cancellable {
  public:
   enum class State : uint8_t { kPending, kCancelled, kFinished };
   using CallbackId = uint64_t;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <string>
 
+#include "weft/export.hpp"
 #include "weft/fiber/detail/future_core.hpp"
 
 namespace weft {
@@ -60,7 +61,7 @@ struct Waker {
   bool operator()(WakeReason reason = WakeReason::kReady) const noexcept;
 };
 
-class TaskCore : public FutureCore {
+class WEFT_API TaskCore : public FutureCore {
  public:
   enum class Phase : uint8_t { kNotStarted, kScheduled, kRunning, kParked, kDone };
 
