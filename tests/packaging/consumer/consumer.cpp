@@ -1,13 +1,17 @@
 // A program outside weft's tree, as a user writes it: built by
-// tests/packaging/check_consumers.sh once with weft as a Meson subproject and
-// once against the installed weft through pkg-config. It runs a task, a
-// queue and an HTTP GET (and json()) against a server it starts itself on
-// 127.0.0.1, then prints one line that the script checks.
+// tests/packaging/check_consumers.sh with weft as a Meson subproject, and
+// against the installed weft through pkg-config, static and shared. It runs
+// a task, a queue and an HTTP GET (and json()) against a server it starts
+// itself on 127.0.0.1, catches two exceptions thrown inside weft by their
+// type (which, with libweft.so, only works if the library exports their
+// typeinfo), then prints one line that the script checks.
 #include <weft/http/json.hpp>
 #include <weft/version.hpp>
 #include <weft/weft.hpp>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -22,6 +26,32 @@ void serve_one(weft::Stream stream) {
                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
   stream.drain();
   stream.close();
+}
+
+// A GET to a port nobody listens on (one a server had and gave back) must
+// throw weft::http::ClientConnectorError carrying ECONNREFUSED.
+std::string refused_get(weft::http::ClientSession& session) {
+  weft::Server gone = weft::start_server(serve_one, "127.0.0.1", 0);
+  const uint16_t port = gone.port();
+  gone.close();
+  gone.wait_closed();
+  try {
+    session.get("http://127.0.0.1:" + std::to_string(port) + "/");
+    return "no-error";
+  } catch (const weft::http::ClientConnectorError& e) {
+    return e.error() == ECONNREFUSED && e.port() == port ? "ClientConnectorError" : "wrong-error";
+  }
+}
+
+// wait_for() on a task that outlives its timeout must throw
+// weft::TimeoutError (thrown by the library's Timeout).
+std::string timed_out_wait() {
+  try {
+    weft::wait_for([] { weft::sleep(std::chrono::seconds(30)); }, std::chrono::milliseconds(20));
+    return "no-error";
+  } catch (const weft::TimeoutError&) {
+    return "TimeoutError";
+  }
 }
 
 std::string consume() {
@@ -48,9 +78,14 @@ std::string consume() {
   server.close();
   server.wait_closed();
 
+  // Exceptions from inside weft, caught by type.
+  const std::string refused = refused_get(session);
+  const std::string timeout = timed_out_wait();
+
   return "weft " WEFT_VERSION_STRING " consumer: task=" + std::to_string(answer.get()) +
          " queue=" + std::to_string(sum) + " http=" + std::to_string(response.status()) +
-         " greeting=" + json.at("greeting").get<std::string>();
+         " greeting=" + json.at("greeting").get<std::string>() + " refused=" + refused +
+         " timeout=" + timeout;
 }
 
 }  // namespace
