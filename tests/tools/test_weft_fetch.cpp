@@ -1,7 +1,7 @@
 // Runs weft-fetch (whose path Meson puts in WEFT_FETCH) as a child process
 // against a server inside the test (fetch_test_server.hpp), and checks each
-// rule of DESIGN.md's "Command-line tools": usage errors, the JSON lines
-// (the keys of DESIGN.md's example, in its order), failure types,
+// rule of DESIGN.md's "Command-line tools": usage errors and --version, the
+// JSON lines (the keys of DESIGN.md's example, in its order), failure types,
 // redirects, -X/-H/-d, -o, the table, concurrency, and the demo.
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tests/tools/fetch_test_server.hpp"
+#include "weft/version.hpp"
 
 namespace {
 
@@ -240,6 +241,20 @@ TEST(WeftFetchUsage, HelpExitsZero) {
   const FetchRun run = run_fetch({"--help"});
   EXPECT_EQ(0, run.exit_code);
   EXPECT_NE(std::string::npos, run.out.find("--concurrency")) << run.out;
+}
+
+TEST(WeftFetchUsage, VersionPrintsWeftsVersionAndExitsZero) {
+  const FetchRun alone = run_fetch({"--version"});
+  EXPECT_EQ(0, alone.exit_code) << alone.err;
+  EXPECT_EQ("weft-fetch " WEFT_VERSION_STRING "\n", alone.out);
+  EXPECT_EQ("", alone.err);
+
+  // With URLs it still only prints the version: nothing is fetched.
+  TestServer server;
+  const FetchRun with_url = run_fetch({"--version", server.url("/hello")});
+  EXPECT_EQ(0, with_url.exit_code) << with_url.err;
+  EXPECT_EQ("weft-fetch " WEFT_VERSION_STRING "\n", with_url.out);
+  EXPECT_TRUE(server.requests().empty());
 }
 
 TEST(WeftFetchUsage, UnknownOptionIsAUsageError) {

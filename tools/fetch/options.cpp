@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "weft/version.hpp"
+
 namespace weft_fetch {
 namespace {
 
@@ -146,6 +148,8 @@ void declare_options(CLI::App& app, TypedValues& v) {
   app.add_option("-d,--data", v.data, "send DATA as the body (form-encoded unless -H sets a Content-Type)")
       ->type_name("DATA");
   app.add_option("-o,--output", v.output_dir, "save each body in DIR (created if need be)")->type_name("DIR");
+  // Checked before the URLs are required: `weft-fetch --version` is enough.
+  app.set_version_flag("--version", "weft-fetch " WEFT_VERSION_STRING);
 }
 
 FetchOptions to_fetch_options(const CLI::App& app, const TypedValues& v) {

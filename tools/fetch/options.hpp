@@ -5,6 +5,7 @@
 //   weft-fetch [--json] [--concurrency N] [--timeout S] [--max-redirects N]
 //              [--cacert FILE | --insecure] [-X METHOD] [-H 'K: V']...
 //              [-d DATA] [-o DIR] [--] URL...
+//   weft-fetch --help | --version
 //
 // Parsing is CLI11's; every rule it cannot express (a decimal timeout > 0,
 // a well-formed header, a method that is a token) is a validator, so every
@@ -54,8 +55,9 @@ struct CommandLine {
   FetchOptions options;
 };
 
-// Parses argv. Prints --help's usage to stdout, and a usage error to stderr
-// (then exit_status is kExitUsage). Never throws except std::bad_alloc.
+// Parses argv. Prints --help's usage and --version's "weft-fetch X.Y.Z" to
+// stdout, and a usage error to stderr (then exit_status is kExitUsage).
+// Never throws except std::bad_alloc.
 CommandLine parse_command_line(int argc, char** argv);
 
 // The session's TLS context from --cacert / --insecure; neither leaves the
