@@ -11,7 +11,11 @@
 #       --prefix and -Ddefault_library=static, only the library built
 #       (`meson compile weft`), installed with `meson install --tags devel`
 #       (library, headers, weft.pc), then the consumer compiled with a plain
-#       command line: $CXX -std=c++14 consumer.cpp $(pkg-config --cflags --libs weft);
+#       command line: $CXX -std=c++14 consumer.cpp
+#       $(pkg-config --static --cflags --libs weft), after checking that
+#       weft.pc requires only nlohmann_json publicly, lists OpenSSL,
+#       uriparser, zlib and -lboost_context as private, and names no file
+#       by absolute path;
 #   (c) installed shared: as (b) with -Ddefault_library=shared, installed
 #       with `--tags runtime,devel`; the consumer links libweft.so.0 and
 #       runs with LD_LIBRARY_PATH. Before that, the installed library is
@@ -152,16 +156,34 @@ pc_dir=$(dirname "$pc")
 echo "   installed $pc:"
 sed 's/^/   | /' "$pc"
 
-flags=$(PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" $pkg_config --cflags --libs weft 2>"$tmp/b-pkg-config.log") || {
-  echo "FAIL: (b) pkg-config --cflags --libs weft:"
+# Only nlohmann-json is a public requirement; the libraries weft uses
+# inside are private, named by -l (no absolute, versioned paths).
+field() { sed -n "s/^$1: *//p" "$pc"; }
+case "$(field Requires)" in
+  nlohmann_json) ;;
+  *) echo "FAIL: (b) weft.pc: Requires: \"$(field Requires)\", expected nlohmann_json alone"; exit 1 ;;
+esac
+for private in openssl liburiparser zlib; do
+  field Requires.private | grep -qw "$private" ||
+    { echo "FAIL: (b) weft.pc: $private is not in Requires.private"; exit 1; }
+done
+field Libs.private | grep -qw -- -lboost_context ||
+  { echo "FAIL: (b) weft.pc: -lboost_context is not in Libs.private"; exit 1; }
+if grep -E '^(Libs|Libs.private|Cflags):' "$pc" | grep -qE '(^|[[:space:]])/'; then
+  echo "FAIL: (b) weft.pc names a file by absolute path:"
+  grep -E '^(Libs|Libs.private|Cflags):' "$pc" | sed 's/^/   | /'
+  exit 1
+fi
+flags=$(PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" $pkg_config --static --cflags --libs weft 2>"$tmp/b-pkg-config.log") || {
+  echo "FAIL: (b) pkg-config --static --cflags --libs weft:"
   sed 's/^/   | /' "$tmp/b-pkg-config.log"
   exit 1
 }
-echo "   pkg-config --cflags --libs weft: $flags"
+echo "   pkg-config --static --cflags --libs weft: $flags"
 mkdir -p "$tmp/plain"
 cp "$here/consumer/consumer.cpp" "$tmp/plain/"
 # shellcheck disable=SC2086  # $cxx and $flags are word lists
-step b-compile.log "(b) $cxx -std=c++14 consumer.cpp \$(pkg-config --cflags --libs weft)" \
+step b-compile.log "(b) $cxx -std=c++14 consumer.cpp \$(pkg-config --static --cflags --libs weft)" \
   bash -c "cd '$tmp/plain' && $cxx -std=c++14 -Wall -Wextra -o consumer consumer.cpp $flags"
 phase "compile and link"
 run_consumer "(b) pkg-config" "$tmp/plain/consumer"

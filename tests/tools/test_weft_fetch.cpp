@@ -77,11 +77,12 @@ int wait_for_exit(pid_t pid, std::chrono::seconds limit) {
 
 // Runs weft-fetch with `args`, stdin from /dev/null, stdout and stderr to
 // files (not a terminal: no progress bar).
-FetchRun run_fetch(const std::vector<std::string>& args) {
+// Runs the program whose path is in the environment variable `program_var`.
+FetchRun run_program(const char* program_var, const std::vector<std::string>& args) {
   FetchRun run;
-  const char* path = std::getenv("WEFT_FETCH");
+  const char* path = std::getenv(program_var);
   if (path == nullptr) {
-    ADD_FAILURE() << "WEFT_FETCH is not set";
+    ADD_FAILURE() << program_var << " is not set";
     return run;
   }
   std::vector<std::string> words{path};
@@ -107,6 +108,8 @@ FetchRun run_fetch(const std::vector<std::string>& args) {
   unlink(err_path.c_str());
   return run;
 }
+
+FetchRun run_fetch(const std::vector<std::string>& args) { return run_program("WEFT_FETCH", args); }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -255,6 +258,14 @@ TEST(WeftFetchUsage, VersionPrintsWeftsVersionAndExitsZero) {
   EXPECT_EQ(0, with_url.exit_code) << with_url.err;
   EXPECT_EQ("weft-fetch " WEFT_VERSION_STRING "\n", with_url.out);
   EXPECT_TRUE(server.requests().empty());
+}
+
+// weft-bench follows the same rule (its own tests are the benchmark runs).
+TEST(WeftBenchUsage, VersionPrintsWeftsVersionAndExitsZero) {
+  const FetchRun run = run_program("WEFT_BENCH", {"--version"});
+  EXPECT_EQ(0, run.exit_code) << run.err;
+  EXPECT_EQ("weft-bench " WEFT_VERSION_STRING "\n", run.out);
+  EXPECT_EQ("", run.err);
 }
 
 TEST(WeftFetchUsage, UnknownOptionIsAUsageError) {

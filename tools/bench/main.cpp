@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-port", tls_port, "its TLS port (https)");
   app.add_option("--cacert", cacert, "the CA that signed its TLS certificate (https)");
   app.add_option("--only", only, "run this one workload in this process")->group("");
-  app.set_version_flag("--version", WEFT_VERSION_STRING);
+  app.set_version_flag("--version", "weft-bench " WEFT_VERSION_STRING);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
