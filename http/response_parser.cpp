@@ -3,14 +3,15 @@
 //
 // llhttp reports spans through data callbacks and events through plain
 // callbacks that carry no position. Where the parser needs a position — the
-// first byte of a response, the start and end of a chunk-size line, the end
-// of a response — the callback returns HPE_PAUSED, llhttp_execute stops with
-// llhttp_get_error_pos() at that byte, and feed() records it, resumes, and
-// executes the rest of the buffer:
+// first byte of a response, the end of its status line, the start and end
+// of a chunk-size line, the end of a response — the callback returns
+// HPE_PAUSED, llhttp_execute stops with llhttp_get_error_pos() at that byte,
+// and feed() records it, resumes, and executes the rest of the buffer:
 //
-//   "HTTP/1.1 200 OK\r\n ... \r\n\r\n" "3;x=y\r\n" "abc\r\n" "0\r\n" "T: v\r\n\r\n" "HTTP/1.1 ..."
-//   ^ kMessageBegin                  ^ kChunkLineStart      ^ kChunkLineStart     ^ kMessageComplete
-//                                             ^ kChunkHeader      ^ kChunkHeader (size 0: trailers)
+//   "HTTP/1.1 200 OK\r\n" "... \r\n\r\n" "3;x=y\r\n" "abc\r\n" "0\r\n" "T: v\r\n\r\n" "HTTP/1.1 ..."
+//   ^ kMessageBegin       ^ kStatusComplete                    ^ kChunkLineStart      ^ kMessageComplete
+//                                        ^ kChunkLineStart             ^ kChunkHeader (size 0: trailers)
+//                                                    ^ kChunkHeader
 #include "http/response_parser.hpp"
 
 #include <cstring>
@@ -22,6 +23,11 @@ namespace http {
 namespace detail {
 
 namespace {
+
+// llhttp 8 accepts exactly "HTTP/" DIGIT "." DIGIT SP before the status code
+// (RFC 9112 section 4), and nothing before "HTTP/" once it reports a
+// message: the code's first digit is this many bytes into the status line.
+constexpr std::uint64_t kStatusCodeColumn = 9;
 
 bool ascii_iequal(const std::string& a, const char* b) {
   std::size_t n = std::strlen(b);
@@ -101,9 +107,14 @@ struct ResponseParser::Callbacks {
                         "HEADER_LINE_TOO_LONG");
   }
 
+  // llhttp 8 takes ": v" for a field with an empty name; a name is a token,
+  // one byte at least. Checked here, as a split name arrives in pieces (an
+  // empty one among them when a piece ends right before the colon).
   static int on_header_field_complete(llhttp_t* p) {
-    self(p).in_field_name_ = false;
-    return 0;
+    ResponseParser& r = self(p);
+    r.in_field_name_ = false;
+    if (!r.fields().empty() && !r.fields().back().first.empty()) return 0;
+    return r.fail_limit("INVALID_HEADER_NAME", "empty field name", r.line_start_);
   }
 
   static int on_header_value_complete(llhttp_t* p) {
@@ -111,9 +122,10 @@ struct ResponseParser::Callbacks {
     return 0;
   }
 
+  // The status line ended; on_pause() measures it and checks its code.
   static int on_status_complete(llhttp_t* p) {
-    self(p).open_code_ = nullptr;
-    return 0;
+    self(p).pause_ = Pause::kStatusComplete;
+    return HPE_PAUSED;
   }
 
   // llhttp (8.x, strict) accepts obs-fold and reports the continuation as a
@@ -243,6 +255,10 @@ void ResponseParser::start(bool head_request, std::string url) {
   open_limit_ = 0;
   open_code_ = nullptr;
   in_field_name_ = false;
+  limit_reason_.clear();
+  limit_offset_ = 0;
+  status_code_at_ = 0;
+  status_first_digit_ = 0;
   head_complete_ = false;
   interim_ = false;
   status_ = 0;
@@ -263,6 +279,7 @@ std::size_t ResponseParser::feed(const char* data, std::size_t n) {
   for (;;) {
     exec_begin_ = data + used;
     exec_offset_ = consumed_ + used;
+    if (phase_ == Phase::kHead) note_status_digit(n - used);
     pause_ = Pause::kNone;
     llhttp_errno_t err = llhttp_execute(&llhttp_, data + used, n - used);
     if (err == HPE_OK) {
@@ -285,24 +302,33 @@ std::size_t ResponseParser::feed(const char* data, std::size_t n) {
   return used;
 }
 
-// llhttp stopped with `err` at `pos`: a limit (HPE_USER, "CODE:reason"), a
-// malformed head (ResponseParseError) or a malformed body or trailers
-// (ClientPayloadError, as aiohttp reports a bad chunk).
+// llhttp stopped with `err` at `pos`: a callback failed (fail_limit: an
+// exceeded limit or a bad field name), or llhttp found the response
+// malformed. Every limit and every error in the head is a
+// ResponseParseError; any other error after the head (a bad chunk, a bad
+// trailer) is a ClientPayloadError, as aiohttp reports a bad chunk.
 void ResponseParser::fail_execute(llhttp_errno_t err, const char* pos) {
-  const char* text = llhttp_get_error_reason(&llhttp_);
-  std::string reason = text != nullptr ? text : "";
-  if (err == HPE_USER) {
-    std::size_t colon = reason.find(':');
-    fail(std::make_exception_ptr(ResponseParseError(
-        reason.substr(0, colon), reason.substr(colon + 1), limit_offset_, url_)));
+  std::string code, reason;
+  std::uint64_t at;
+  bool limit = false;
+  if (!limit_reason_.empty()) {
+    std::size_t colon = limit_reason_.find(':');
+    code = limit_reason_.substr(0, colon);
+    reason = limit_reason_.substr(colon + 1);
+    at = limit_offset_;
+    limit = code != "INVALID_HEADER_NAME";
+  } else {
+    const char* text = llhttp_get_error_reason(&llhttp_);
+    code = llhttp_errno_name(err);
+    reason = text != nullptr ? text : "";
+    at = offset_of(pos);
   }
-  std::string code = llhttp_errno_name(err);
-  if (phase_ == Phase::kHead || phase_ == Phase::kIdle) {
-    fail(std::make_exception_ptr(ResponseParseError(code, reason, offset_of(pos), url_)));
+  if (limit || phase_ == Phase::kHead || phase_ == Phase::kIdle) {
+    fail(std::make_exception_ptr(ResponseParseError(code, reason, at, url_)));
   }
   fail(std::make_exception_ptr(ClientPayloadError(
       "Response payload is not completed: " + code + ": " + reason + " at byte " +
-          std::to_string(offset_of(pos)),
+          std::to_string(at),
       url_)));
 }
 
@@ -312,6 +338,16 @@ void ResponseParser::on_pause(std::uint64_t at) {
     case Pause::kMessageBegin:
       phase_ = Phase::kHead;
       open_line(at, limits_.max_line_size, "STATUS_LINE_TOO_LONG");
+      status_code_at_ = at + kStatusCodeColumn;
+      status_first_digit_ = 0;
+      break;
+    case Pause::kStatusComplete:
+      // A status line without a reason phrase gets no span to measure it
+      // by: its length is checked here, before its code, so that the error
+      // is the one a feed() ending inside the line reports.
+      check_open_line(at);
+      open_code_ = nullptr;
+      check_status_code();
       break;
     case Pause::kChunkLineStart:
       open_line(at, limits_.max_chunk_line_size, "CHUNK_LINE_TOO_LONG");
@@ -364,6 +400,26 @@ void ResponseParser::check_open_line(std::uint64_t end) {
       line_start_ + open_limit_, url_)));
 }
 
+// Called before llhttp parses bytes [exec_offset_, exec_offset_ + n) of the
+// head: copies the status code's first byte if it is among them.
+void ResponseParser::note_status_digit(std::size_t n) {
+  if (status_code_at_ >= exec_offset_ && status_code_at_ - exec_offset_ < n) {
+    status_first_digit_ = exec_begin_[status_code_at_ - exec_offset_];
+  }
+}
+
+// llhttp 8 takes any run of digits worth at most 999 for the status code
+// ("10", "0", "0200"); RFC 9110 section 15 asks for three digits, 1xx to
+// 5xx, and codes up to 999 are kept for the caller to judge. At least 100
+// means three digits at least; no leading zero and at most 999 (llhttp's
+// own check), three at most.
+void ResponseParser::check_status_code() {
+  if (llhttp_.status_code >= 100 && status_first_digit_ != '0') return;
+  fail(std::make_exception_ptr(ResponseParseError(
+      "HPE_INVALID_STATUS", "Invalid response status: not three digits from 100 to 999",
+      status_code_at_, url_)));
+}
+
 int ResponseParser::check_line(std::uint64_t end, std::size_t limit, const char* code) {
   if (end - line_start_ <= limit) return 0;
   return fail_limit(code,
@@ -374,7 +430,6 @@ int ResponseParser::check_line(std::uint64_t end, std::size_t limit, const char*
 int ResponseParser::fail_limit(const char* code, const std::string& reason, std::uint64_t at) {
   limit_reason_ = std::string(code) + ":" + reason;
   limit_offset_ = at;
-  llhttp_set_error_reason(&llhttp_, limit_reason_.c_str());
   return HPE_USER;
 }
 

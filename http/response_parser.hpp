@@ -24,7 +24,9 @@
 //
 // Errors, never guesses: llhttp runs with every lenient flag off, so two
 // Content-Lengths (equal or not), Content-Length beside Transfer-Encoding,
-// bad chunk sizes, a garbage Content-Length or a bad status line are errors.
+// bad chunk sizes, a garbage Content-Length, a bad status line (a status
+// code other than three digits from 100 to 999 among them) or an empty field
+// name are errors.
 // An error in the status line or headers, and every exceeded limit, throws
 // ResponseParseError(code, reason, offset); an error after the head (a bad
 // chunk, bad trailers) or EOF inside the body throws ClientPayloadError; EOF
@@ -146,12 +148,21 @@ class ResponseParser {
   enum class Phase { kIdle, kHead, kBody, kTrailers, kComplete, kFailed };
   // Why a callback paused llhttp: the position llhttp_get_error_pos then
   // reports marks a boundary the parser needs to know.
-  enum class Pause { kNone, kMessageBegin, kChunkLineStart, kChunkHeader, kMessageComplete };
+  enum class Pause {
+    kNone,
+    kMessageBegin,
+    kStatusComplete,
+    kChunkLineStart,
+    kChunkHeader,
+    kMessageComplete
+  };
 
   void reset_llhttp();
   void on_pause(std::uint64_t at);
   void open_line(std::uint64_t start, std::size_t limit, const char* code);
   void check_open_line(std::uint64_t end);
+  void note_status_digit(std::size_t n);
+  void check_status_code();
   int fail_limit(const char* code, const std::string& reason, std::uint64_t at);
   int check_line(std::uint64_t end, std::size_t limit, const char* code);
   [[noreturn]] void fail(std::exception_ptr error);
@@ -183,11 +194,17 @@ class ResponseParser {
   std::size_t open_limit_ = 0;
   const char* open_code_ = nullptr;
   bool in_field_name_ = false;
-  // A limit exceeded inside a callback, as Node's node_http_parser.cc does
-  // it: the callback stores "CODE:reason" with llhttp_set_error_reason (which
-  // keeps the pointer, hence the member) and returns HPE_USER.
+  // A limit exceeded, or a bad field name, found inside a callback: the
+  // callback stores "CODE:reason" and the offset, and returns HPE_USER, which
+  // llhttp reports as HPE_USER from a data callback but as HPE_CB_* (with a
+  // reason of its own) from a *_complete one; fail_execute() reads these.
   std::string limit_reason_;
   std::uint64_t limit_offset_ = 0;
+
+  // The status code's first byte, copied by feed() as it passes (llhttp
+  // keeps no trace of a leading zero: "0200" is 200), and its offset.
+  std::uint64_t status_code_at_ = 0;
+  char status_first_digit_ = 0;
 
   bool head_complete_ = false;
   bool interim_ = false;
