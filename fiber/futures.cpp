@@ -167,7 +167,7 @@ void FutureCore::wait() {
   TaskCore& task = TaskCore::require_current("Future::get");
   // A cancellation already pending is passed on to this future right here,
   // which may complete it.
-  const Waker waker = task.prepare_wait(this);
+  const Waker waker = task.prepare_wait(WaitSite::on_future(as_task() != nullptr ? "task" : "future", this), this);
   if (done()) {
     task.finish_wait();
   } else {

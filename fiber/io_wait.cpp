@@ -22,7 +22,7 @@ struct FdReady {
 WakeReason park_on_fd(TaskCore& task, Loop& loop, int fd, IoDirection dir, Loop::time_point deadline,
                       const int* live_fd, Waker* publish) {
   Loop::Impl& impl = loop.impl();
-  const Waker waker = task.prepare_wait();
+  const Waker waker = task.prepare_wait(WaitSite::on_fd(fd, dir == IoDirection::kRead));
   try {
     impl.wait_io(fd, dir, FdReady{CorePtr<TaskCore>(&task), waker});
   } catch (...) {
@@ -67,7 +67,7 @@ WakeReason WaitList::wait(TaskCore& task) {
     head_ = &node;
   }
   tail_ = &node;
-  node.waker = task.prepare_wait();
+  node.waker = task.prepare_wait(WaitSite::on_object(what_, this));
   struct Unlink {
     WaitList& list;
     Node& node;

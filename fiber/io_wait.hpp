@@ -45,7 +45,8 @@ WakeReason park_on_fd(TaskCore& task, Loop& loop, int fd, IoDirection dir, Loop:
 // that is then cancelled loses nothing: it simply re-checks or throws.
 class WaitList {
  public:
-  WaitList() = default;
+  // `what` (a string literal) names the condition for dump_tasks().
+  explicit WaitList(const char* what) noexcept : what_(what) {}
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
 
@@ -65,6 +66,7 @@ class WaitList {
     Node* prev = nullptr;
     Node* next = nullptr;
   };
+  const char* what_;
   Node* head_ = nullptr;
   Node* tail_ = nullptr;
 };

@@ -50,7 +50,7 @@ class LockWaiter final : public Cancellable {
   // until wake() or a cancellation, and unlinks the node before returning,
   // whatever happened. A cancellation pending on entry ends the wait at once.
   // Call throw_if_cancelled() next.
-  void wait_in(LockWaiterList& list, TaskCore& task) {
+  void wait_in(LockWaiterList& list, TaskCore& task, const WaitSite& site) {
     link(list);
     struct Unlink {
       LockWaiter* node;
@@ -58,7 +58,7 @@ class LockWaiter final : public Cancellable {
     } unlink_on_exit{this};
     // A pending cancellation is passed to this node right here (asyncio
     // Task.__step: "if self._must_cancel: self._fut_waiter.cancel()").
-    waker_ = task.prepare_wait(this);
+    waker_ = task.prepare_wait(site, this);
     if (state_ == State::kWaiting) {
       task.park();
     } else {

@@ -52,7 +52,7 @@ void Lock::acquire_slow() {
     return;
   }
   detail::LockWaiter waiter;
-  waiter.wait_in(waiters_, task);
+  waiter.wait_in(waiters_, task, detail::WaitSite::on_object("lock", this));
   try {
     waiter.throw_if_cancelled(task);
   } catch (const CancelledError&) {
@@ -95,7 +95,7 @@ void Event::wait_slow() {
   detail::TaskCore& task = detail::TaskCore::require_current("weft::Event::wait");
   if (value_) return;
   detail::LockWaiter waiter;
-  waiter.wait_in(waiters_, task);
+  waiter.wait_in(waiters_, task, detail::WaitSite::on_object("event", this));
   // Nothing to pass on: set() wakes every waiter anyway.
   waiter.throw_if_cancelled(task);
 }
@@ -129,7 +129,7 @@ void Condition::wait() {
   if (!lock_->locked()) throw InvalidStateError("weft::Condition::wait: cannot wait on un-acquired lock");
   lock_->release();
   detail::LockWaiter waiter;
-  waiter.wait_in(waiters_, task);
+  waiter.wait_in(waiters_, task, detail::WaitSite::on_object("condition", this));
   const bool notified = waiter.woken();
   bool cancelled = false;
   CancelledError error;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "fiber/debug_info.hpp"
 #include "weft/fiber/detail/task_core.hpp"
 
 namespace weft {
@@ -17,6 +18,13 @@ LoopContext& LoopContext::of(Loop& loop) {
   impl.set_extension(context);
   return *context;
 }
+
+// Each context is on the list a debugger reads (fiber/debug_info.cpp) for
+// its whole life; this call is also what links debug_info.cpp's symbols
+// into a program built on the static library.
+LoopContext::LoopContext(Loop& loop) : loop_(&loop) { DebugInfo::add_loop(*this); }
+
+LoopContext::~LoopContext() { DebugInfo::remove_loop(*this); }
 
 void LoopContext::link(TaskCore* task) noexcept {
   task->prev_live = nullptr;

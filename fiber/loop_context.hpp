@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "reactor/loop_impl.hpp"
@@ -45,9 +46,19 @@ class LoopContext final : public LoopExtension {
   void loop_closing() noexcept override;
   void loop_closed() noexcept override;
 
+  // Debug mode's deadlock report (fiber/debug.cpp): while watching (inside
+  // run_until_complete), a stalled loop whose tasks all wait on something
+  // only the loop could trigger is stopped, and the report kept for the
+  // runner to throw.
+  bool loop_stalled() noexcept override;
+  void watch_deadlocks(bool on) noexcept { watch_deadlocks_ = on; }
+  std::string take_deadlock_report() { return std::move(deadlock_report_); }
+
  private:
-  explicit LoopContext(Loop& loop) : loop_(&loop) {}
-  ~LoopContext() = default;
+  friend struct DebugInfo;  // fiber/debug_info.cpp: the debugger's list of loops
+
+  explicit LoopContext(Loop& loop);
+  ~LoopContext();
 
   Loop* loop_;
   // Tasks unwound by loop_closing(), kept alive until the loop has discarded
@@ -57,6 +68,9 @@ class LoopContext final : public LoopExtension {
   std::size_t live_count_ = 0;
   uint32_t refs_ = 1;  // the loop's own, dropped when it closes
   bool closing_ = false;
+  bool watch_deadlocks_ = false;
+  std::string deadlock_report_;
+  LoopContext* debug_next_ = nullptr;  // weft_debug_loops, for tools/weft-gdb.py
 };
 
 }  // namespace detail

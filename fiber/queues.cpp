@@ -110,7 +110,7 @@ void QueueBase::join() {
   const char* const kind = kind_;
   while (unfinished_ > 0) {
     ItemWaiter waiter;
-    park_in(joiners_, waiter, task);
+    park_in(joiners_, waiter, task, WaitSite::on_object("queue join", this));
     if (waiter.orphaned) throw_orphaned(task, kind, "join");
     task.check_cancel();
     if (waiter.state == ItemWaitState::kWoken) return;

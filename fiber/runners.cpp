@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "fiber/loop_context.hpp"
+#include "weft/fiber/debug.hpp"
 
 namespace weft {
 namespace detail {
@@ -14,6 +15,15 @@ void run_until_done(Loop& loop, FutureCore& future) {
   // the iteration in which the future completed.
   FutureCore::CallbackId id = 0;
   if (!future.done()) id = future.add_done_callback([&loop] { loop.stop(); });
+  // Debug mode: a loop that would wait forever reports the deadlock.
+  LoopContext* watch = loop.get_debug() ? &LoopContext::of(loop) : nullptr;
+  struct Unwatch {
+    LoopContext* context;
+    ~Unwatch() {
+      if (context != nullptr) context->watch_deadlocks(false);
+    }
+  } unwatch{watch};
+  if (watch != nullptr) watch->watch_deadlocks(true);
   if (!future.done()) {
     try {
       loop.run_forever();
@@ -24,6 +34,10 @@ void run_until_done(Loop& loop, FutureCore& future) {
   }
   if (!future.done()) {
     future.remove_callback(id);
+    if (watch != nullptr) {
+      std::string report = watch->take_deadlock_report();
+      if (!report.empty()) throw DeadlockError(report);
+    }
     throw InvalidStateError("run_until_complete: the event loop stopped before the future completed");
   }
 }

@@ -36,7 +36,7 @@ void Semaphore::acquire_slow() {
     return;
   }
   detail::LockWaiter waiter;
-  waiter.wait_in(waiters_, task);
+  waiter.wait_in(waiters_, task, detail::WaitSite::on_object("semaphore", this));
   try {
     waiter.throw_if_cancelled(task);
   } catch (const CancelledError&) {

@@ -93,8 +93,8 @@ class ServerCore {
   std::string unix_path_;
   dev_t unix_dev_ = 0;
   ino_t unix_ino_ = 0;
-  WaitList closed_waiters_;  // wait_closed()
-  WaitList stop_waiters_;    // serve_forever()
+  WaitList closed_waiters_{"server wait_closed"};
+  WaitList stop_waiters_{"server serve_forever"};
   std::size_t active_ = 0;
   uint32_t refs_ = 1;
   bool serving_ = true;

@@ -203,7 +203,7 @@ class StreamCore {
   std::size_t low_water_;
   std::exception_ptr write_error_;
   std::size_t dropped_bytes_ = 0;  // unsent bytes the write error discarded
-  WaitList drain_waiters_;
+  WaitList drain_waiters_{"stream drain"};
   bool write_error_seen_ = false;  // thrown to the user at least once
   bool flush_armed_ = false;
   bool paused_ = false;
@@ -214,7 +214,7 @@ class StreamCore {
   TlsSession* tls_ = nullptr;
 
   // Closing.
-  WaitList close_waiters_;
+  WaitList close_waiters_{"stream wait_closed"};
   StreamObserver* observer_ = nullptr;  // one reference, until told
   bool closing_ = false;
   bool handle_dropped_ = false;

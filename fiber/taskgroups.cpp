@@ -205,7 +205,7 @@ void TaskGroupState::abort() {
 std::exception_ptr TaskGroupState::wait_children() {
   TaskCore& task = *parent_;
   assert(TaskCore::current() == parent_ && "task_group()'s exit runs on its own task");
-  waiter_ = task.prepare_wait();
+  waiter_ = task.prepare_wait(WaitSite::on_object("task_group exit", this));
   waiting_ = true;
   task.park();
   waiting_ = false;

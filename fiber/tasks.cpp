@@ -3,6 +3,8 @@
 // parking and waking, cancellation, and sleep()/yield().
 #include <boost/context/fiber.hpp>
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdio>
 #include <new>
@@ -16,6 +18,7 @@
 #include "reactor/callback_node.hpp"
 #include "fiber/sanitizer.hpp"
 #include "fiber/stack.hpp"
+#include "fiber/task_debug.hpp"
 #include "weft/fiber/tasks.hpp"
 
 namespace weft {
@@ -37,6 +40,8 @@ struct TaskCore::Fiber {
 namespace {
 
 thread_local TaskCore* t_current_task = nullptr;
+// The running loop is in debug mode: every switch calls TaskDebug's hooks.
+thread_local bool t_debug = false;
 
 // How control moves between the loop's stack and the tasks': every switch
 // is a plain resume(), which hands the resumed side the context just left;
@@ -77,6 +82,14 @@ inline void settle_mxcsr() {
 #endif
 }
 
+// A task's birth time: the coarse clock costs a few nanoseconds (no
+// counter read), and an age needs no better than its few milliseconds.
+int64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
 
 // asyncio's "Task-N", formatted by hand: every unnamed task pays for it.
@@ -115,12 +128,17 @@ struct TaskSwitch {
 TaskCore::TaskCore(Loop& loop, TaskOptions options)
     : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
   if (name_.empty()) name_ = default_name(++g_task_counter);
+  created_ns_ = coarse_now_ns();
+  if (loop.impl().debug()) TaskDebug::record_origin(*this);
   if (stack_size_ == 0) stack_size_ = kDefaultStackSize;
   ::new (static_cast<void*>(context_)) ctx::fiber();
 }
 
 TaskCore::~TaskCore() {
-  if (exception_unretrieved()) report_unretrieved("Task exception was never retrieved (task '" + name_ + "')");
+  if (exception_unretrieved()) {
+    report_unretrieved("Task exception was never retrieved (task '" + name_ + "')" + TaskDebug::origin_text(*this));
+  }
+  TaskDebug::drop_origin(*this);
   release_resume_node();
   as_fiber(context_).~fiber();
 }
@@ -218,10 +236,12 @@ ctx::fiber TaskSwitch::run(TaskCore& task, ctx::fiber&& starter) {
   t_main = std::move(starter);
   settle_mxcsr();
   task.run_on_fiber();
+  if (t_debug) TaskDebug::on_finish(task);
   // Leave for good: choose where to go, give back what the task held (which
   // may delete it), and return the target: Boost.Context switches there and
   // only then returns the stack to the pool.
   TaskCore* next = task.next_in_batch();
+  if (t_debug) TaskDebug::on_switch(&task, next);
   ctx::fiber target = next != nullptr ? std::move(context(*next)) : std::move(t_main);
   TaskCore::enter(next);
   t_switch_source = kEndedSource;
@@ -259,6 +279,8 @@ TaskCore* TaskCore::next_in_batch() noexcept {
 // Runs the task until control comes back to the loop; on the loop's stack,
 // from the task's step callback. The task may be gone when this returns.
 void TaskCore::switch_in() {
+  t_debug = step_node_->owner->debug();
+  if (t_debug) TaskDebug::on_switch(nullptr, this);
   enter(this);
   t_switch_source = nullptr;
   start_switch(&t_main_fake_stack, fiber_->stack_bottom, fiber_->stack_size);
@@ -275,6 +297,7 @@ void TaskCore::resume() { switch_in(); }
 inline void TaskCore::switch_out() {
   Fiber& f = *fiber_;
   TaskCore* next = next_in_batch();
+  if (t_debug) TaskDebug::on_switch(this, next);
   enter(next);
   t_switch_source = this;
   ctx::fiber left;
@@ -319,9 +342,10 @@ void TaskCore::yield_now() {
   check_cancel();
 }
 
-Waker TaskCore::prepare_wait(Cancellable* waiting_on) noexcept {
+Waker TaskCore::prepare_wait(const WaitSite& site, Cancellable* waiting_on) noexcept {
   wake_pending_ = false;
   waiting_on_ = waiting_on;
+  wait_site_ = site;
   // asyncio Task.__step: a cancellation requested while the task ran is
   // passed on to the future it now awaits, if that one takes it.
   if (must_cancel_ && waiting_on != nullptr && !context().closing()) {
@@ -359,14 +383,27 @@ void TaskCore::throw_cancelled() {
   throw CancelledError(cancel_message_);
 }
 
+TaskDebug::Stack TaskDebug::stack(const TaskCore& task) noexcept {
+  if (task.fiber_ == nullptr) return Stack{nullptr, 0};
+  return Stack{static_cast<const char*>(task.fiber_->stack_bottom), task.fiber_->stack_size};
+}
+
 // --- cancellation ----------------------------------------------------------------
 
 bool TaskCore::cancel(const std::string& message) {
   if (done()) return false;
   ++cancels_requested_;
   // asyncio: "if self._fut_waiter is not None: if self._fut_waiter.cancel(msg)
-  // return True" — the awaited future or task takes the cancellation.
-  if (phase_ == Phase::kParked && waiting_on_ != nullptr && waiting_on_->cancel(message)) return true;
+  // return True" — the awaited future or task takes the cancellation. Not
+  // when the cancellation comes back round to this task (tasks awaiting
+  // each other in a cycle, where asyncio recurses until RecursionError):
+  // this task then takes it itself.
+  if (phase_ == Phase::kParked && waiting_on_ != nullptr && !passing_cancel_on_) {
+    passing_cancel_on_ = true;
+    const bool taken = waiting_on_->cancel(message);
+    passing_cancel_on_ = false;
+    if (taken) return true;
+  }
   must_cancel_ = true;
   cancel_message_ = message;
   if (phase_ == Phase::kParked) wake(epoch_, WakeReason::kCancelled);
@@ -457,8 +494,10 @@ void sleep(std::chrono::steady_clock::duration delay) {
     return;
   }
   detail::TaskCore& task = detail::TaskCore::require_current("weft::sleep");
-  const detail::Waker waker = task.prepare_wait();
-  TimerHandle timer = get_running_loop().call_later(delay, [waker] { waker(); });
+  Loop& loop = get_running_loop();
+  const Loop::time_point deadline = loop.time() + delay;
+  const detail::Waker waker = task.prepare_wait(detail::WaitSite::on_timer("sleep", deadline.time_since_epoch().count()));
+  TimerHandle timer = loop.call_at(deadline, [waker] { waker(); });
   if (task.park() != detail::WakeReason::kReady) timer.cancel();
   task.check_cancel();
 }

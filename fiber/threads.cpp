@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "fiber/thread_pool.hpp"
+#include "reactor/loop_impl.hpp"
 #include "weft/fiber/runners.hpp"
 
 namespace weft {
@@ -24,7 +25,7 @@ void ThreadCall::await_completion(TaskCore& task, const std::shared_ptr<ThreadCa
   // worker had already taken it.
   task.check_cancel();
   call->loop_ = &get_running_loop();  // not shared yet: no lock needed
-  call->waker_ = task.prepare_wait();
+  call->waker_ = task.prepare_wait(WaitSite::on_thread("to_thread", call.get()));
   try {
     default_executor().submit([call] { execute(call); });
   } catch (...) {
@@ -80,7 +81,7 @@ void ThreadCall::execute(const std::shared_ptr<ThreadCall>& call) noexcept {
   // asyncio futures.py, _chain_future's _call_set_state does the same with
   // dest_loop.call_soon_threadsafe(_set_state, destination, source).
   try {
-    call->loop_->call_soon_threadsafe([call] { call->complete(); });
+    call->loop_->impl().call_soon_threadsafe([call] { call->complete(); });
   } catch (...) {
     // call_soon_threadsafe fails only if the loop is closed, which the
     // invariant rules out, or if memory runs out; either way the waiting

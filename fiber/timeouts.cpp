@@ -36,7 +36,7 @@ void cancel_and_wait(FutureCore& fut, const char* what) {
   // _cancel_and_wait itself is reliably cancellable" — the task waits on a
   // private waiter, so its own cancellation is not passed on to fut again.
   fut.cancel(std::string());
-  const Waker waker = task.prepare_wait();
+  const Waker waker = task.prepare_wait(WaitSite::on_future("the end of a cancelled task", &fut));
   if (fut.done()) {
     task.finish_wait();
   } else {

@@ -65,7 +65,7 @@ void Gathering::park_until_known(TaskCore& task) {
   // A cancellation already requested of the task is passed to cancel()
   // right here, before any waiter exists: the children it completes at once
   // (plain futures) are simply found done below.
-  waker_ = task.prepare_wait(this);
+  waker_ = task.prepare_wait(WaitSite::on_children("gather", children_, count_), this);
   try {
     for (std::size_t i = 0; i < count_; ++i) {
       FutureCore& child = *children_[i].core;
@@ -190,7 +190,7 @@ void wait_children(ChildWaiter* children, std::size_t count, ReturnWhen when,
     task.yield_now();
     return;
   }
-  state.waker = task.prepare_wait();
+  state.waker = task.prepare_wait(WaitSite::on_children("wait", children, count));
   TimerHandle timer;
   try {
     for (std::size_t i = 0; i < count; ++i) {
@@ -268,7 +268,7 @@ std::size_t CompletionQueue::next(const char* what) {
   if (consumed_ >= children_.size()) throw InvalidStateError(std::string(what) + ": every future was already returned");
   while (consumed_ == done_.size()) {
     if (timed_out_) throw TimeoutError(std::string(what) + ": the timeout passed before the next future was done");
-    waiter_ = task.prepare_wait();
+    waiter_ = task.prepare_wait(WaitSite::on_children("as_completed", children_.data(), children_.size()));
     task.park();
     waiter_ = Waker();
     task.check_cancel();

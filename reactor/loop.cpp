@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -83,6 +84,8 @@ bool Handle::pending() const noexcept {
 // --- construction ------------------------------------------------------------
 
 Loop::Impl::Impl(Loop& owner) : owner_(owner), ticks_(clock::now()) {
+  const char* debug = std::getenv("WEFT_DEBUG");
+  debug_ = debug != nullptr && debug[0] != '\0' && std::strcmp(debug, "0") != 0;
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw OSError(errno, "eventfd");
   const int err = poller_.add(wake_fd_, kWakeToken);
@@ -201,7 +204,12 @@ TimerHandle Loop::call_later_impl(clock::duration delay, Callback fn) {
 
 TimerHandle Loop::call_at(time_point when, Callback fn) { return impl_->call_at(when, clock::now(), std::move(fn)); }
 
-void Loop::call_soon_threadsafe(Callback fn) { impl_->call_soon_threadsafe(std::move(fn)); }
+void Loop::call_soon_threadsafe(Callback fn) {
+  if (!impl_->fed_by_other_threads_.load(std::memory_order_relaxed) && !impl_->on_loop_thread()) {
+    impl_->fed_by_other_threads_.store(true, std::memory_order_relaxed);
+  }
+  impl_->call_soon_threadsafe(std::move(fn));
+}
 
 // --- file descriptors ----------------------------------------------------------
 
@@ -368,7 +376,10 @@ bool Loop::remove_signal_handler(int sig) { return impl_->remove_signal_handler(
 // --- one iteration -------------------------------------------------------------
 
 void Loop::Impl::run_once(bool block) {
-  poll_io(poll_timeout(block));
+  const int timeout = poll_timeout(block);
+  // Debug mode: a loop about to sleep forever may be deadlocked.
+  if (timeout < 0 && debug_ && extension_ != nullptr && nothing_can_wake() && extension_->loop_stalled()) return;
+  poll_io(timeout);
   if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe();
   if (!signals_.empty()) deliver_signals();
   if (!wheel_.empty()) expire_timers();
@@ -392,6 +403,20 @@ int Loop::Impl::poll_timeout(bool block) {
   const auto ns = (due - now).count();
   const long long ms = ns / 1000000 + (ns % 1000000 != 0 ? 1 : 0);
   return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+// Debug mode's deadlock check (rare: only before an endless poll). Fds are
+// scanned for a callback or a waiter: a stream's fd that nobody waits on
+// cannot wake anyone.
+bool Loop::Impl::nothing_can_wake() const {
+  if (!signals_.empty() || threadsafe_pending_.load(std::memory_order_acquire) ||
+      fed_by_other_threads_.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  for (const FdRecord& rec : fds_) {
+    if (rec.read.kind != IoSlot::Kind::kNone || rec.write.kind != IoSlot::Kind::kNone) return false;
+  }
+  return true;
 }
 
 void Loop::Impl::poll_io(int timeout_ms) {
@@ -665,6 +690,11 @@ void Loop::run_once(bool block) {
 void Loop::stop() { impl_->stop(); }
 void Loop::close() { impl_->close(); }
 bool Loop::is_running() const noexcept { return impl_->running_.load(); }
+
+void Loop::set_debug(bool enabled) noexcept { impl_->debug_ = enabled; }
+bool Loop::get_debug() const noexcept { return impl_->debug_; }
+void Loop::set_slow_callback_duration(std::chrono::steady_clock::duration d) noexcept { impl_->slow_callback_ = d; }
+std::chrono::steady_clock::duration Loop::slow_callback_duration() const noexcept { return impl_->slow_callback_; }
 bool Loop::is_closed() const noexcept { return impl_->closed_; }
 
 // --- errors --------------------------------------------------------------------

@@ -42,6 +42,12 @@ class LoopExtension {
   virtual void loop_closing() noexcept = 0;
   // Called by Loop::close() once every callback has been discarded.
   virtual void loop_closed() noexcept = 0;
+  // Debug mode: the loop is about to block with nothing that could ever
+  // wake it (no ready callback, timer, fd callback or wait, signal handler,
+  // cross-thread submission pending or ever made from another thread), but
+  // for what the extension knows of (work on other threads). Returns true
+  // if the extension stopped the loop instead (a deadlock it reported).
+  virtual bool loop_stalled() noexcept = 0;
 
  protected:
   ~LoopExtension() = default;
@@ -135,6 +141,10 @@ struct Loop::Impl {
   detail::LoopExtension* extension() const noexcept { return extension_; }
   void set_extension(detail::LoopExtension* extension) noexcept { extension_ = extension; }
 
+  // --- debug mode (Loop::set_debug) ---
+  bool debug() const noexcept { return debug_; }
+  std::chrono::steady_clock::duration slow_callback_duration() const noexcept { return slow_callback_; }
+
   // Introspection for tests and debugging.
   std::size_t timer_count() const { return wheel_.size(); }
   std::size_t ready_count() const { return ready_.size(); }
@@ -173,6 +183,7 @@ struct Loop::Impl {
   void enter_running(const char* what);
   void leave_running();
   int poll_timeout(bool block);
+  bool nothing_can_wake() const;
   void poll_io(int timeout_ms);
   void on_io_event(const detail::PollEvent& ev);
   void dispatch(int fd, detail::IoDirection dir);
@@ -215,6 +226,12 @@ struct Loop::Impl {
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   bool forever_ = false;  // inside run_forever()
+  bool debug_ = false;
+  std::chrono::steady_clock::duration slow_callback_ = std::chrono::milliseconds(100);
+  // Set by the first call_soon_threadsafe() from another thread: debug
+  // mode's deadlock report then stays silent, since that thread may call
+  // again (weft's own workers submit through Impl, which does not set it).
+  std::atomic<bool> fed_by_other_threads_{false};
   bool closed_ = false;
   std::thread::id thread_;
   ExceptionHandler exception_handler_;

@@ -11,7 +11,9 @@
 #   release   build/release  g++,   --buildtype=release,        werror
 #   asan      build/asan     g++,   --buildtype=debugoptimized, ASan + UBSan
 #                            (no recovery), werror
-#   clang     build/clang    clang, --buildtype=release,        werror
+#   clang     build/clang    clang, --buildtype=release,        werror,
+#                            and the libFuzzer targets (-Dfuzzing=true:
+#                            suite 'fuzz', 60 s per target; tests/fuzz/)
 #   valgrind  build/release  again: the suites reactor and fiber under Valgrind
 #
 # Environment:
@@ -74,7 +76,7 @@ config_options() {
     clang)
       CONFIG_CC=clang
       CONFIG_CXX=clang++
-      CONFIG_OPTS=(--buildtype=release -Dwerror=true) ;;
+      CONFIG_OPTS=(--buildtype=release -Dwerror=true -Dfuzzing=true) ;;
     *)
       echo "test-all: unknown configuration '$1'" >&2
       return 1 ;;

@@ -6,6 +6,7 @@
 #include "weft/fiber/addresses.hpp"
 #include "weft/fiber/barriers.hpp"
 #include "weft/fiber/channels.hpp"
+#include "weft/fiber/debug.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/fd_waits.hpp"
 #include "weft/fiber/futures.hpp"

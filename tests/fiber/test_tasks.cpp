@@ -486,3 +486,27 @@ TEST(Futures, NeverRetrievedExceptionIsReported) {
 }
 
 }  // namespace
+
+namespace {
+
+// asyncio passes a cancellation to the awaited task, which passes it on in
+// turn; round a cycle of tasks awaiting each other that recurses without
+// end (RecursionError in Python). weft's chain stops where it started: the
+// first task takes the cancellation itself, and every task of the cycle
+// ends cancelled.
+TEST(Tasks, CancellingACycleOfAwaitingTasksEndsThemAll) {
+  weft::run([] {
+    weft::Task<void> a, b, c;
+    a = weft::create_task([&] { weft::yield(); b.get(); });
+    b = weft::create_task([&] { weft::yield(); c.get(); });
+    c = weft::create_task([&] { weft::yield(); a.get(); });
+    weft::sleep(std::chrono::milliseconds(1));
+    EXPECT_TRUE(b.cancel());
+    EXPECT_THROW(a.get(), weft::CancelledError);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_TRUE(b.cancelled());
+    EXPECT_TRUE(c.cancelled());
+  });
+}
+
+}  // namespace

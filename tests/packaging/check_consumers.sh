@@ -236,7 +236,9 @@ if [ "$count" -lt 100 ]; then
   exit 1
 fi
 weft_name='^_Z(T[ISVT]|Th-?[0-9]+_|Tv-?[0-9]+_-?[0-9]+_|GVZ?)?N[rVK]*[RO]?4weft'
-outside=$(paste "$tmp/c-exports.txt" "$tmp/c-exports-demangled.txt" | grep -Ev "$weft_name" | cut -f2)
+# Besides weft::, the two C symbols tools/weft-gdb.py reads (fiber/debug_info.hpp).
+outside=$(paste "$tmp/c-exports.txt" "$tmp/c-exports-demangled.txt" | grep -Ev "$weft_name" |
+  grep -Evx 'weft_debug_(offsets|loops)'$'\t''.*' | cut -f2)
 if [ -n "$outside" ]; then
   echo "FAIL: (c) $lib exports symbols outside namespace weft (llhttp, uriparser, std:: instantiations?):"
   printf "%s\n" "$outside" | head -40 | sed 's/^/   | /'

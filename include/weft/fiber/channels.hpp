@@ -122,8 +122,8 @@ class WEFT_API ChannelBase {
   // CancelledError if the task was cancelled, ChannelClosed (senders only),
   // or InvalidStateError if the channel was destroyed meanwhile. Static, as
   // the channel may be gone.
-  void park_sender(ItemWaiter& waiter, TaskCore& task) { park_in(senders_, waiter, task); }
-  void park_receiver(ItemWaiter& waiter, TaskCore& task) { park_in(receivers_, waiter, task); }
+  void park_sender(ItemWaiter& waiter, TaskCore& task) { park_in(senders_, waiter, task, WaitSite::on_object("channel send", this)); }
+  void park_receiver(ItemWaiter& waiter, TaskCore& task) { park_in(receivers_, waiter, task, WaitSite::on_object("channel receive", this)); }
   static bool finish_send(const ItemWaiter& waiter, TaskCore& task) {
     return waiter.state == ItemWaitState::kDelivered || finish_send_slow(waiter, task);
   }

@@ -129,8 +129,8 @@ inline void link_back(ItemWaitList& list, ItemWaitLink& node) noexcept {
 // called from the task's own frame, since every call level between them
 // costs a mispredicted return when the task resumes on its stack (about
 // 7 ns per level and per wait, measured on pingpong).
-inline void park_in(ItemWaitList& list, ItemWaiter& waiter, TaskCore& task) {
-  waiter.waker = task.prepare_wait();
+inline void park_in(ItemWaitList& list, ItemWaiter& waiter, TaskCore& task, const WaitSite& site) {
+  waiter.waker = task.prepare_wait(site);
   link_back(list, waiter);
   task.park();
 }
@@ -297,7 +297,7 @@ class WEFT_API QueueBase {
     while (size_ == 0) {
       if (shutdown_) throw_shut_down(op);
       ItemWaiter waiter;
-      park_in(getters_, waiter, task);
+      park_in(getters_, waiter, task, WaitSite::on_object("queue get", this));
       if (waiter.orphaned) throw_orphaned(task, kind, op);
       after_wait(waiter, task, Side::kGet);
     }
@@ -310,7 +310,7 @@ class WEFT_API QueueBase {
     const char* const kind = kind_;
     while (is_full() && !shutdown_) {
       ItemWaiter waiter;
-      park_in(putters_, waiter, task);
+      park_in(putters_, waiter, task, WaitSite::on_object("queue put", this));
       if (waiter.orphaned) throw_orphaned(task, kind, op);
       after_wait(waiter, task, Side::kPut);
     }

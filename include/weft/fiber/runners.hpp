@@ -45,16 +45,25 @@ class WEFT_API RunnerShutdown {
 
 }  // namespace detail
 
+// asyncio.run()'s keyword arguments; an aggregate.
+struct RunOptions {
+  // asyncio.run(debug=True): the loop runs in debug mode (Loop::set_debug;
+  // weft/fiber/debug.hpp). False leaves it to the environment (WEFT_DEBUG).
+  bool debug = false;
+};
+
 // asyncio.run(main()): runs fn on a new task of a new loop and returns its
 // result (or throws its exception). When fn is done, tasks still alive are
 // cancelled and awaited, then the loop closes. Throws InvalidStateError if a
-// loop already runs on this thread.
+// loop already runs on this thread; in debug mode, DeadlockError if every
+// task ends up waiting on something nothing can trigger.
 template <class F>
-auto run(F&& fn) -> detail::CallResult<typename std::decay<F>::type> {
+auto run(F&& fn, RunOptions options = RunOptions()) -> detail::CallResult<typename std::decay<F>::type> {
   if (running_loop() != nullptr) {
     throw InvalidStateError("weft::run cannot be called when an event loop is running on this thread");
   }
   Loop loop;
+  if (options.debug) loop.set_debug(true);
   detail::RunnerShutdown shutdown(loop);
   auto task = create_task(loop, std::forward<F>(fn));
   detail::run_until_done(loop, task.core());

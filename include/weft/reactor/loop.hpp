@@ -152,6 +152,22 @@ class WEFT_API Loop {
   bool is_running() const noexcept;
   bool is_closed() const noexcept;
 
+  // --- debug mode (asyncio's loop.set_debug) -------------------------------
+  // Off unless the environment variable WEFT_DEBUG is set to anything but
+  // "" or "0" when the loop is made, or set_debug(true) (weft::run's
+  // RunOptions::debug). In debug mode the fiber layer warns, through the
+  // exception handler, when a task holds the loop longer than
+  // slow_callback_duration() in one step or its stack use nears the guard,
+  // records where each task was created for the "exception was never
+  // retrieved" report, and weft::run() reports a deadlock (DeadlockError)
+  // instead of hanging when every task waits on something nothing can
+  // trigger (see weft/fiber/debug.hpp).
+  void set_debug(bool enabled) noexcept;
+  bool get_debug() const noexcept;
+  // The threshold of the slow-step warning; 100 ms by default, as asyncio's.
+  void set_slow_callback_duration(std::chrono::steady_clock::duration d) noexcept;
+  std::chrono::steady_clock::duration slow_callback_duration() const noexcept;
+
   // --- errors -------------------------------------------------------------
 
   // Called when a callback throws. The default handler (null restores it)

@@ -52,6 +52,45 @@ enum class WakeReason : uint8_t {
 
 class TaskCore;
 struct TaskSwitch;
+struct TaskDebug;
+
+// What a parked task waits on, recorded by every suspension point for
+// weft::dump_tasks(), debug mode's deadlock report and tools/weft-gdb.py.
+// `what` is always a string literal ("queue get", "lock", "sleep"...).
+struct WaitSite {
+  enum class Kind : uint8_t {
+    kNone,      // not waiting
+    kObject,    // a primitive at `object` (a queue, lock, event, stream...)
+    kFd,        // fd `value`, readable (what: "fd readable") or writable
+    kTimer,     // a deadline: `value` nanoseconds on the steady clock
+    kFuture,    // the FutureCore at `object` (a task if as_task() says so)
+    kChildren,  // `value` ChildWaiters at `object` (gather, wait, as_completed)
+    kThread,    // a function running on another thread (to_thread)
+  };
+  Kind kind = Kind::kNone;
+  const char* what = "";
+  const void* object = nullptr;
+  int64_t value = 0;
+
+  static WaitSite on_object(const char* what, const void* object) noexcept {
+    return WaitSite{Kind::kObject, what, object, 0};
+  }
+  static WaitSite on_fd(int fd, bool readable) noexcept {
+    return WaitSite{Kind::kFd, readable ? "fd readable" : "fd writable", nullptr, fd};
+  }
+  static WaitSite on_timer(const char* what, int64_t deadline_ns) noexcept {
+    return WaitSite{Kind::kTimer, what, nullptr, deadline_ns};
+  }
+  static WaitSite on_future(const char* what, const FutureCore* future) noexcept {
+    return WaitSite{Kind::kFuture, what, future, 0};
+  }
+  static WaitSite on_children(const char* what, const void* children, std::size_t count) noexcept {
+    return WaitSite{Kind::kChildren, what, children, static_cast<int64_t>(count)};
+  }
+  static WaitSite on_thread(const char* what, const void* call) noexcept {
+    return WaitSite{Kind::kThread, what, call, 0};
+  }
+};
 
 // A ticket that ends one park of one task. Calling it after the task was
 // already woken (by anything) does nothing.
@@ -90,11 +129,11 @@ class WEFT_API TaskCore : public FutureCore {
   // task") on the loop's stack or with no loop running.
   static TaskCore& require_current(const char* what);
 
-  // Begins a wait: returns the Waker that will end the coming park().
-  // `waiting_on`, if given, receives this task's cancellation while it waits
-  // (asyncio's _fut_waiter); a cancellation already pending is passed on to
-  // it at once.
-  Waker prepare_wait(Cancellable* waiting_on = nullptr) noexcept;
+  // Begins a wait on `site`: returns the Waker that will end the coming
+  // park(). `waiting_on`, if given, receives this task's cancellation while
+  // it waits (asyncio's _fut_waiter); a cancellation already pending is
+  // passed on to it at once.
+  Waker prepare_wait(const WaitSite& site, Cancellable* waiting_on = nullptr) noexcept;
 
   // Suspends the task until its Waker is called, and says why it woke.
   // Returns kCancelled at once, without suspending, if a cancellation is
@@ -125,6 +164,12 @@ class WEFT_API TaskCore : public FutureCore {
   // Schedules the first step; create_task() calls it once.
   void schedule_start();
 
+  // What the task waits on; meaningful while phase() is kParked.
+  const WaitSite& wait_site() const noexcept { return wait_site_; }
+  // When the task was created (CLOCK_MONOTONIC_COARSE, nanoseconds: a few
+  // milliseconds of resolution, enough for an age).
+  int64_t created_ns() const noexcept { return created_ns_; }
+
   // The task's place in its loop's list of live tasks (all_tasks()).
   TaskCore* prev_live = nullptr;
   TaskCore* next_live = nullptr;
@@ -139,6 +184,8 @@ class WEFT_API TaskCore : public FutureCore {
  private:
   friend class LoopContext;
   friend struct TaskSwitch;
+  friend struct TaskDebug;  // fiber/debug.cpp: dump_tasks(), debug mode
+  friend struct DebugInfo;  // fiber/debug_info.cpp: offsets for tools/weft-gdb.py
   struct Fiber;  // fiber/tasks.cpp
 
   [[noreturn]] void throw_cancelled();
@@ -165,12 +212,19 @@ class WEFT_API TaskCore : public FutureCore {
   // scheduled at every wake-up (a reactor node, opaque here).
   CallbackNode* step_node_ = nullptr;
   Cancellable* waiting_on_ = nullptr;
+  WaitSite wait_site_;
+  int64_t created_ns_ = 0;
+  // Debug mode's record of where the task was created (fiber/debug.cpp);
+  // null outside debug mode.
+  struct Origin;
+  Origin* origin_ = nullptr;
   int cancels_requested_ = 0;
   uint32_t epoch_ = 0;
   Phase phase_ = Phase::kNotStarted;
   WakeReason wake_reason_ = WakeReason::kReady;
   bool must_cancel_ = false;
   bool wake_pending_ = false;  // woken after prepare_wait(), before park()
+  bool passing_cancel_on_ = false;  // inside cancel(), passing it to waiting_on_
 };
 
 inline bool Waker::operator()(WakeReason reason) const noexcept {
