@@ -15,9 +15,14 @@
 //                 never gzipped)
 //   f/<i>.txt     for i in [0, file_count): "<i> " followed by a line of text
 //
-// DESIGN.md, "Tests on this machine": worker_connections 4,096, a
-// world-readable document root, a retry when the chosen port is taken, and
-// raise_nofile_limit() for tests that open many sockets.
+// and /status, nginx's stub_status page ("Active connections: N", read with
+// active_connections()).
+//
+// DESIGN.md, "Tests on this machine": worker_connections 4,096 (more if the
+// test asks, as the soak's 10,000 connections do), a listen backlog of
+// 4,096, a world-readable document root, a retry when the chosen port is
+// taken, and raise_nofile_limit() for tests that open many sockets. Idle
+// keep-alive connections stay open 10 minutes, for 10^8 requests each.
 //
 // TLS, optional: given a certificate and key (NginxTls), nginx also serves
 // the same document root over TLS (TLSv1.2 and TLSv1.3, a shared session
@@ -93,9 +98,11 @@ class NginxServer {
   // Generates the document root and starts nginx; returns once its port
   // accepts connections. Throws std::runtime_error saying what went wrong
   // (nginx missing, failed to start — with its log — or never listening).
+  // `connections`: how many connections nginx may hold at once (at least
+  // 4,096); the test process must have raised its own fd limit to match.
   explicit NginxServer(std::size_t large_size = 4 * 1024 * 1024, int file_count = 1000,
-                       NginxTls tls = NginxTls())
-      : file_count_(file_count), tls_(std::move(tls)) {
+                       NginxTls tls = NginxTls(), std::size_t connections = 4096)
+      : file_count_(file_count), connections_(connections < 4096 ? 4096 : connections), tls_(std::move(tls)) {
     if (::access(kBinary, X_OK) != 0) {
       throw std::runtime_error(std::string(kBinary) +
                                " not found or not executable: install the nginx-light package, a declared "
@@ -149,6 +156,14 @@ class NginxServer {
 
   // What nginx wrote to its logs so far, for failure messages.
   std::string logs() const { return read_file(dir_ + "/error.log") + read_file(dir_ + "/stderr.log"); }
+
+  // "Active connections: N" of a /status body, or -1 if absent.
+  static long active_connections(const std::string& status_body) {
+    static const char kLabel[] = "Active connections:";
+    const std::size_t at = status_body.find(kLabel);
+    if (at == std::string::npos) return -1;
+    return std::strtol(status_body.c_str() + at + sizeof kLabel - 1, nullptr, 10);
+  }
 
   // 64-bit FNV-1a, a checksum for large bodies.
   static std::uint64_t fnv1a(const std::string& data, std::uint64_t hash = 1469598103934665603ull) {
@@ -242,11 +257,11 @@ class NginxServer {
     conf << "daemon off;\n"
          << "master_process off;\n"
          << "worker_processes 1;\n"
-         << "worker_rlimit_nofile 16384;\n"
+         << "worker_rlimit_nofile " << connections_ + 1024 << ";\n"
          << "pid " << d << "/nginx.pid;\n"
          << "lock_file " << d << "/nginx.lock;\n"
          << "error_log " << d << "/error.log warn;\n"
-         << "events {\n  worker_connections 4096;\n}\n"
+         << "events {\n  worker_connections " << connections_ << ";\n}\n"
          << "http {\n"
          << "  access_log off;\n"
          << "  client_body_temp_path " << d << "/tmp/body;\n"
@@ -257,15 +272,16 @@ class NginxServer {
          << "  types {\n    text/plain txt;\n    application/json json;\n"
          << "    application/octet-stream bin;\n  }\n"
          << "  default_type application/octet-stream;\n"
-         << "  keepalive_timeout 60s;\n"
-         << "  keepalive_requests 100000;\n"
+         << "  keepalive_timeout 600s;\n"
+         << "  keepalive_requests 100000000;\n"
          << "  gzip on;\n"
          << "  gzip_types text/plain application/json;\n"
          << "  gzip_min_length 0;\n"
          << "  server {\n"
-         << "    listen 127.0.0.1:" << port_ << ";\n"
+         << "    listen 127.0.0.1:" << port_ << " backlog=4096;\n"
          << "    server_name localhost;\n"
          << "    root " << d << "/www;\n"
+         << "    location = /status {\n      stub_status;\n    }\n"
          << "  }\n";
     if (has_tls()) {
       conf << "  ssl_protocols TLSv1.2 TLSv1.3;\n"
@@ -372,6 +388,7 @@ class NginxServer {
 
   std::string dir_;
   int file_count_;
+  std::size_t connections_;
   NginxTls tls_;
   std::map<std::string, std::string> files_;
   std::uint16_t port_ = 0;

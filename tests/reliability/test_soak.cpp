@@ -1,5 +1,5 @@
 // Soak test of weft::http::ClientSession (issue 11): 10,000 tasks, each
-// holding its own keep-alive connection to a local nginx (soak_nginx.hpp)
+// holding its own keep-alive connection to a local nginx (tests/http/nginx_server.hpp)
 // and sending GETs on it in a loop for a bounded time, every response
 // checked (status and body, and each body names the file asked for, so a
 // response delivered to the wrong request fails too).
@@ -52,7 +52,7 @@
 
 #include "tests/http/nginx_server.hpp"  // raise_nofile_limit()
 #include "tests/reliability/process_probes.hpp"
-#include "tests/reliability/soak_nginx.hpp"
+#include "tests/http/nginx_server.hpp"
 #include "tests/support/socket_helpers.hpp"
 #include "weft/fiber/runners.hpp"
 #include "weft/fiber/tasks.hpp"
@@ -151,10 +151,10 @@ void print_row(const Sample& s, const Sample& previous, const char* note) {
 
 // nginx's own count of open connections (its stub_status), through a
 // session of its own that is closed before returning.
-long nginx_active_connections(const weft_test::SoakNginx& nginx) {
+long nginx_active_connections(const weft_test::NginxServer& nginx) {
   ClientSession status_session;
   Response response = status_session.get(nginx.url("/status"));
-  return weft_test::SoakNginx::active_connections(response.read());
+  return weft_test::NginxServer::active_connections(response.read());
 }
 
 // How much resident memory may grow after the warm-up without counting as a
@@ -171,7 +171,8 @@ class Soak : public weft_test::FdLeakCheck {};
 TEST_F(Soak, KeepAliveConnectionsStayFlat) {
   ASSERT_TRUE(weft_test::raise_nofile_limit(4096));
   const Plan plan = make_plan();
-  weft_test::SoakNginx nginx(plan.connections);
+  // 100 small files f/<i>.txt, no large one; room for every connection.
+  weft_test::NginxServer nginx(0, 100, weft_test::NginxTls(), plan.connections + 1024);
   std::printf("[soak] %zu connections for %lld s, a sample every %lld ms, warm-up at least %lld ms%s\n",
               plan.connections, static_cast<long long>(plan.duration.count()),
               static_cast<long long>(plan.interval.count()), static_cast<long long>(plan.warm_up.count()),
@@ -197,9 +198,10 @@ TEST_F(Soak, KeepAliveConnectionsStayFlat) {
         if (stop) return;
         const int file = static_cast<int>((index + k) % static_cast<std::size_t>(files));
         try {
-          Response response = session.get(nginx.url(weft_test::SoakNginx::file_path(file)));
+          const std::string name = "f/" + std::to_string(file) + ".txt";
+          Response response = session.get(nginx.url(name));
           const std::string body = response.read();
-          if (response.status() != 200 || body != nginx.content(file)) {
+          if (response.status() != 200 || body != nginx.content(name)) {
             tally.fail("GET f/" + std::to_string(file) + ".txt: status " + std::to_string(response.status()) +
                        ", body \"" + body.substr(0, 60) + "\"");
           } else if (k == 0) {
