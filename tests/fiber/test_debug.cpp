@@ -231,13 +231,14 @@ TEST(DebugMode, AnUnretrievedExceptionSaysWhereTheTaskWasCreated) {
   EXPECT_TRUE(contains(all, "    #0 ")) << all;
 }
 
-// Touches about `bytes` of stack below this frame.
-int touch_stack(std::size_t bytes) {
-  constexpr std::size_t kChunk = 4096;
-  volatile char chunk[kChunk];
-  chunk[0] = 1;
-  chunk[kChunk - 1] = 1;
-  return bytes <= kChunk ? chunk[0] : chunk[kChunk - 1] + touch_stack(bytes - kChunk);
+// Touches about `Bytes` of stack below the caller: one frame that large,
+// a byte in every kilobyte. (A recursion would not do: clang turns
+// `x + f(n - 1)` into a loop that reuses one frame.)
+template <std::size_t Bytes>
+__attribute__((noinline)) int touch_stack() {
+  volatile char frame[Bytes];
+  for (std::size_t i = 0; i < Bytes; i += 1024) frame[i] = 1;
+  return frame[0];
 }
 
 TEST(DebugMode, WarnsWhenAStackNearsItsGuard) {
@@ -246,9 +247,9 @@ TEST(DebugMode, WarnsWhenAStackNearsItsGuard) {
       [&] {
         reports.install(weft::get_running_loop());
         weft::TaskOptions deep{"deep-diver", 64 * 1024};
-        weft::create_task([] { touch_stack(56 * 1024); weft::yield(); }, deep).get();
+        weft::create_task([] { touch_stack<56 * 1024>(); weft::yield(); }, deep).get();
         weft::TaskOptions shallow{"shallow", 64 * 1024};
-        weft::create_task([] { touch_stack(8 * 1024); weft::yield(); }, shallow).get();
+        weft::create_task([] { touch_stack<8 * 1024>(); weft::yield(); }, shallow).get();
         weft::sleep(milliseconds(1));
       },
       weft::RunOptions{true});
@@ -264,7 +265,7 @@ TEST(DebugMode, AReusedStackStartsClean) {
   std::string dump;
   weft::run(
       [&] {
-        weft::create_task([] { touch_stack(160 * 1024); }, weft::TaskOptions{"greedy"}).get();
+        weft::create_task([] { touch_stack<160 * 1024>(); }, weft::TaskOptions{"greedy"}).get();
         auto next = weft::create_task([&] {
           std::ostringstream out;
           weft::dump_tasks(out);
