@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -93,16 +94,19 @@ int64_t coarse_now_ns() noexcept {
 ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
 
 // asyncio's "Task-N", formatted by hand: every unnamed task pays for it.
-std::string default_name(unsigned long n) {
-  char digits[24];
-  char* p = digits + sizeof digits;
+// The digits are written backwards behind the prefix, and the string made
+// in one go (it fits the small-string buffer: no allocation).
+void assign_default_name(std::string& name, unsigned long n) {
+  char text[32];
+  char* const end = text + sizeof text;
+  char* p = end;
   do {
     *--p = static_cast<char>('0' + n % 10);
     n /= 10;
   } while (n != 0);
-  std::string name("Task-");
-  name.append(p, static_cast<std::size_t>(digits + sizeof digits - p));
-  return name;
+  p -= 5;
+  std::memcpy(p, "Task-", 5);
+  name.assign(p, static_cast<std::size_t>(end - p));
 }
 
 }  // namespace
@@ -127,7 +131,7 @@ struct TaskSwitch {
 
 TaskCore::TaskCore(Loop& loop, TaskOptions options)
     : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
-  if (name_.empty()) name_ = default_name(++g_task_counter);
+  if (name_.empty()) assign_default_name(name_, ++g_task_counter);
   created_ns_ = coarse_now_ns();
   if (loop.impl().debug()) TaskDebug::record_origin(*this);
   if (stack_size_ == 0) stack_size_ = kDefaultStackSize;
@@ -138,7 +142,7 @@ TaskCore::~TaskCore() {
   if (exception_unretrieved()) {
     report_unretrieved("Task exception was never retrieved (task '" + name_ + "')" + TaskDebug::origin_text(*this));
   }
-  TaskDebug::drop_origin(*this);
+  if (origin_ != nullptr) TaskDebug::drop_origin(*this);
   release_resume_node();
   as_fiber(context_).~fiber();
 }
