@@ -76,15 +76,16 @@ struct StackPool::Slab {
 
 StackPool::StackPool() : StackPool(stack_guard_from_environment()) {}
 
-StackPool::StackPool(StackGuard guard, std::size_t max_pooled)
+StackPool::StackPool(StackGuard guard, std::size_t max_pooled, std::size_t burst_pooled)
     : guard_(guard == StackGuard::kMadvise && guard_install_supported()
                  ? StackGuard::kMadvise
                  : StackGuard::kMprotect),
       max_pooled_(max_pooled),
+      burst_pooled_(std::max(max_pooled, burst_pooled)),
       release_batch_(std::max<std::size_t>(1, std::min(kReleaseBatch, max_pooled / 4))),
       on_valgrind_(running_on_valgrind()),
       // deallocate() must not allocate: room for the stack that overflows.
-      pooled_(new StackRef[max_pooled + 1]) {}
+      pooled_(new StackRef[burst_pooled_ + 1]) {}
 
 StackPool::~StackPool() {
   if (in_use_ != 0) {
@@ -202,10 +203,11 @@ StackPool::Slab* StackPool::map_slab(std::size_t usable, unsigned count) {
 
 // Up to max_pooled free stacks keep their pages, so the common churn (a task
 // ends, another starts) reuses memory the kernel has already committed, and
-// a burst of tasks ending (up to max_pooled of them) costs no syscall at
-// all. Beyond the bound the least recently freed stacks, the coldest, are
+// a burst of tasks ending (up to burst_pooled of them) costs no syscall at
+// all: trim(), called by the owner between bursts, releases the surplus.
+// Beyond burst_pooled the least recently freed stacks, the coldest, are
 // released, release_batch() at a time (see release_oldest()): the pool
-// then holds between max_pooled - release_batch() + 1 and max_pooled
+// then holds between burst_pooled - release_batch() + 1 and burst_pooled
 // stacks with pages, and pays one syscall per batch instead of one per
 // stack. The price is pooled stacks holding up to max_pooled × 256 KiB
 // (256 MiB) if every task ran deep — a few MiB for typical tasks, which
@@ -234,7 +236,12 @@ void StackPool::deallocate(boost::context::stack_context& sctx) noexcept {
   }
   pooled_[pooled_slot(pooled_count_)] = ref;
   ++pooled_count_;
-  if (pooled_count_ > max_pooled_) release_oldest(release_batch_);
+  if (pooled_count_ > burst_pooled_) release_oldest(release_batch_);
+}
+
+bool StackPool::trim() noexcept {
+  if (pooled_count_ > max_pooled_) release_oldest(std::min(release_batch_, pooled_count_ - max_pooled_));
+  return pooled_count_ > max_pooled_;
 }
 
 void StackPool::set_owner_name(const boost::context::stack_context& sctx,

@@ -85,6 +85,14 @@ constexpr unsigned kStacksPerSlab = 64;
 // StackPool::deallocate for the trade-off).
 constexpr std::size_t kMaxPooledStacks = 1024;
 
+// How many free stacks the tasks' pools may hold with their pages between
+// two trim() calls: a burst of tasks ending (100,000 parked tasks woken by
+// one event) gives its stacks back without a syscall, and the loop trims
+// the surplus a batch per iteration afterwards (fiber/tasks.cpp). The pool
+// keeps a ring of this many 16-byte entries (2 MiB of address space, paged
+// in only as far as a burst reaches).
+constexpr std::size_t kBurstPooledStacks = std::size_t{1} << 17;
+
 // The most free stacks a pool gives back to the kernel at once, when it
 // holds more than its max_pooled: a slab's worth, enough to spread a
 // syscall's cost thin (about 0.55 µs a stack in batches of 64, against
@@ -127,8 +135,11 @@ class StackPool {
   StackPool();
   // `guard` is a request: kMadvise falls back to kMprotect on kernels
   // without MADV_GUARD_INSTALL; guard() reports the mode in effect.
+  // `burst_pooled` (0: max_pooled): how many stacks deallocate() may pool
+  // before it releases any; trim() brings the pool back to max_pooled.
   explicit StackPool(StackGuard guard,
-                     std::size_t max_pooled = kMaxPooledStacks);
+                     std::size_t max_pooled = kMaxPooledStacks,
+                     std::size_t burst_pooled = 0);
   // Every stack must have been given back: a fiber still running on one is
   // a bug, and the destructor aborts rather than unmap it under the fiber.
   ~StackPool();
@@ -152,10 +163,14 @@ class StackPool {
   // Gives back a stack from allocate(), and clears `sctx` (which must be as
   // allocate() returned it: its size says which kind of slab it is in).
   // Keeps it in the pool, releasing the oldest pooled stacks if the pool is
-  // then over max_pooled. Never allocates (the constructor reserves room for
-  // max_pooled + 1 stacks). Aborts if `sctx` is not a stack of this pool in
-  // use.
+  // then over burst_pooled. Never allocates (the constructor reserves room
+  // for burst_pooled + 1 stacks). Aborts if `sctx` is not a stack of this
+  // pool in use.
   void deallocate(boost::context::stack_context& sctx) noexcept;
+
+  // Releases one batch of the oldest pooled stacks beyond max_pooled.
+  // Returns true if the pool still holds more than max_pooled.
+  bool trim() noexcept;
 
   // Renames the owner of a stack in use (nullptr: no name), under the same
   // lifetime rule as allocate()'s `owner_name`.
@@ -165,6 +180,7 @@ class StackPool {
   StackGuard guard() const { return guard_; }
   std::size_t stacks_in_use() const { return in_use_; }
   std::size_t pooled_stacks() const { return pooled_count_; }
+  std::size_t max_pooled() const { return max_pooled_; }
   std::size_t mapped_slabs() const { return slabs_.size(); }
   // How many pooled stacks are released together when the pool overflows:
   // kReleaseBatch, or a quarter of max_pooled if that is less (at least 1).
@@ -186,15 +202,16 @@ class StackPool {
   void list_released(Slab* slab) noexcept;
   void unlist_released(Slab* slab) noexcept;
   StackRef find(const void* sp) const noexcept;
-  // The index in pooled_ of the i-th oldest pooled stack (i <= max_pooled + 1).
+  // The index in pooled_ of the i-th oldest pooled stack (i <= burst_pooled + 1).
   std::size_t pooled_slot(std::size_t i) const {
     const std::size_t slot = pooled_oldest_ + i;
-    return slot > max_pooled_ ? slot - (max_pooled_ + 1) : slot;
+    return slot > burst_pooled_ ? slot - (burst_pooled_ + 1) : slot;
   }
   [[noreturn]] void throw_map_failure(const char* call, int error) const;
 
   StackGuard guard_;
   std::size_t max_pooled_;
+  std::size_t burst_pooled_;
   std::size_t release_batch_;
   bool on_valgrind_;  // register stacks with Valgrind
   std::size_t in_use_ = 0;
@@ -208,7 +225,7 @@ class StackPool {
     std::unique_ptr<Slab> slab;
   };
   std::vector<SlabEntry> slabs_;
-  // Pooled stacks, a ring of max_pooled + 1 entries: the newest end is the
+  // Pooled stacks, a ring of burst_pooled + 1 entries: the newest end is the
   // most recently freed stack, whose pages are the likeliest to be in the
   // CPU caches and the TLB, and which allocate() takes first; the oldest end
   // is released first.
@@ -219,6 +236,11 @@ class StackPool {
   // through the slabs (so that giving a stack back never allocates).
   Slab* with_released_ = nullptr;
 };
+
+// The pool the calling thread's tasks take their stacks from (fiber/tasks.cpp),
+// made on first use with max_pooled kMaxPooledStacks and burst_pooled
+// kBurstPooledStacks; its loop trims it after a burst of tasks ends.
+StackPool& tasks_stack_pool();
 
 // A Boost.Context StackAllocator drawing from a StackPool:
 //

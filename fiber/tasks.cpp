@@ -60,8 +60,10 @@ thread_local std::size_t t_main_size = 0;
 std::atomic<unsigned long> g_task_counter{0};
 
 // The thread's stack pool; the first use installs the stack-overflow report.
+// A burst of tasks ending pools every stack with its pages (no syscall on
+// the way out); the loop then gives the surplus back (StackTrim).
 StackPool& thread_stack_pool() {
-  static thread_local StackPool pool;
+  static thread_local StackPool pool(stack_guard_from_environment(), kMaxPooledStacks, kBurstPooledStacks);
   static thread_local bool ready = false;
   if (!ready) {
     install_stack_overflow_handler();
@@ -91,6 +93,48 @@ int64_t coarse_now_ns() noexcept {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// A StackTrim callback is queued on the running loop (one per thread).
+thread_local bool t_trim_queued = false;
+
+// Gives the stack pool's surplus back to the kernel, a batch per loop
+// iteration, after a burst of tasks ended: the burst itself pays no
+// syscall, and the loop interleaves its other work with the batches.
+struct StackTrim {
+  bool armed = true;  // owns t_trim_queued (a moved-from copy does not)
+
+  StackTrim() = default;
+  StackTrim(StackTrim&& other) noexcept : armed(other.armed) { other.armed = false; }
+  StackTrim& operator=(StackTrim&&) = delete;
+  // Discarded unrun (the loop closed): the next burst queues another.
+  ~StackTrim() {
+    if (armed) t_trim_queued = false;
+  }
+
+  void operator()() {
+    armed = false;
+    if (thread_stack_pool().trim()) {
+      try {
+        get_running_loop().call_soon(StackTrim());
+        return;
+      } catch (...) {  // out of memory: the next burst tries again
+      }
+    }
+    t_trim_queued = false;
+  }
+
+  // Called as a task ends, before its stack goes back to the pool.
+  static void after_one_more_pooled(Loop& loop) noexcept {
+    if (t_trim_queued) return;
+    StackPool& pool = thread_stack_pool();
+    if (pool.pooled_stacks() < pool.max_pooled()) return;
+    try {
+      loop.call_soon(StackTrim());
+      t_trim_queued = true;
+    } catch (...) {  // the loop is closing, or out of memory
+    }
+  }
+};
+
 ctx::fiber& as_fiber(unsigned char* storage) { return *reinterpret_cast<ctx::fiber*>(storage); }
 
 // asyncio's "Task-N", formatted by hand: every unnamed task pays for it.
@@ -110,6 +154,8 @@ void assign_default_name(std::string& name, unsigned long n) {
 }
 
 }  // namespace
+
+StackPool& tasks_stack_pool() { return thread_stack_pool(); }
 
 // The parts of switching that name Boost.Context types, which task_core.hpp
 // may not: TaskCore befriends this struct.
@@ -246,6 +292,7 @@ ctx::fiber TaskSwitch::run(TaskCore& task, ctx::fiber&& starter) {
   // only then returns the stack to the pool.
   TaskCore* next = task.next_in_batch();
   if (t_debug) TaskDebug::on_switch(&task, next);
+  StackTrim::after_one_more_pooled(task.loop());
   ctx::fiber target = next != nullptr ? std::move(context(*next)) : std::move(t_main);
   TaskCore::enter(next);
   t_switch_source = kEndedSource;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +33,10 @@
 #include <gtest/gtest.h>
 
 #include "fiber/sanitizer.hpp"
+#include "weft/fiber/locks.hpp"
+#include "weft/fiber/runners.hpp"
+#include "weft/fiber/tasks.hpp"
+#include "weft/fiber/waiting.hpp"
 
 namespace weft {
 namespace detail {
@@ -305,6 +310,64 @@ TEST_P(StackPoolTest, PoolIsBounded) {
     }
   }
   for (ctx::stack_context& s : stacks) pool.deallocate(s);
+}
+
+// Up to burst_pooled stacks given back keep their pages without a syscall;
+// trim() then releases the oldest beyond max_pooled, a batch per call.
+TEST_P(StackPoolTest, ABurstIsPooledWholeAndTrimmedLater) {
+  const std::size_t kMaxPooled = 8;
+  const std::size_t kBurst = 32;
+  StackPool pool(GetParam(), kMaxPooled, kBurst);
+  ASSERT_EQ(2u, pool.release_batch());
+  std::vector<ctx::stack_context> stacks(40);
+  for (ctx::stack_context& s : stacks) {
+    s = pool.allocate();
+    stack_top(s)[-1] = 'x';
+  }
+  for (std::size_t i = 0; i < kBurst; ++i) pool.deallocate(stacks[i]);
+  EXPECT_EQ(kBurst, pool.pooled_stacks());  // nothing released yet
+  // Past burst_pooled, deallocate() releases a batch itself.
+  for (std::size_t i = kBurst; i < stacks.size(); ++i) pool.deallocate(stacks[i]);
+  EXPECT_LE(pool.pooled_stacks(), kBurst);
+  EXPECT_GT(pool.pooled_stacks(), kBurst - pool.release_batch());
+
+  std::size_t calls = 0;
+  std::size_t before = pool.pooled_stacks();
+  while (pool.trim()) {
+    EXPECT_EQ(before - pool.release_batch(), pool.pooled_stacks());
+    before = pool.pooled_stacks();
+    ASSERT_LT(++calls, 100u);
+  }
+  EXPECT_EQ(kMaxPooled, pool.pooled_stacks());
+  EXPECT_FALSE(pool.trim());
+  EXPECT_EQ(kMaxPooled, pool.pooled_stacks());
+  // The pooled ones are the most recently freed: their pages are intact.
+  for (std::size_t i = 0; i < kMaxPooled; ++i) {
+    stacks[i] = pool.allocate();
+    EXPECT_EQ('x', stack_top(stacks[i])[-1]);
+  }
+  for (std::size_t i = 0; i < kMaxPooled; ++i) pool.deallocate(stacks[i]);
+}
+
+// The tasks' pool: a burst of tasks ending pools every stack, and the loop
+// brings the pool back to kMaxPooledStacks over the next iterations.
+TEST(TasksStackPool, TheLoopTrimsTheStacksOfABurstOfTasks) {
+  const std::size_t n = running_on_valgrind() ? 1200 : 3000;
+  weft::run([n] {
+    StackPool& pool = weft::detail::tasks_stack_pool();
+    weft::Event go;
+    std::vector<weft::Task<void>> tasks;
+    for (std::size_t i = 0; i < n; ++i) tasks.push_back(weft::create_task([&go] { go.wait(); }));
+    weft::sleep(std::chrono::milliseconds(1));
+    EXPECT_GE(pool.stacks_in_use(), n);
+    go.set();
+    weft::gather(tasks);
+    // Every stack of the burst went back with its pages; at most one batch
+    // has been released since.
+    EXPECT_GE(pool.pooled_stacks() + kReleaseBatch, n);
+    for (int i = 0; i < 1000 && pool.pooled_stacks() > kMaxPooledStacks; ++i) weft::yield();
+    EXPECT_EQ(kMaxPooledStacks, pool.pooled_stacks());
+  });
 }
 
 TEST(StackPoolBatches, ReleaseBatchFollowsMaxPooled) {
