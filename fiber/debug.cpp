@@ -6,8 +6,6 @@
 #include <cxxabi.h>
 #include <execinfo.h>
 #include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "fiber/loop_context.hpp"
+#include "fiber/stack_internal.hpp"
 #include "fiber/task_debug.hpp"
 #include "weft/fiber/waiting.hpp"
 
@@ -36,17 +35,6 @@ struct TaskCore::Origin {
 };
 
 namespace {
-
-std::size_t page_size() noexcept {
-  static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
-
-int64_t clock_ns(clockid_t clock) noexcept {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 std::string seconds(int64_t ns) {
   char text[32];

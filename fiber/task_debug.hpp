@@ -6,13 +6,25 @@
 // the loop is in debug mode (fiber/debug.cpp).
 #pragma once
 
+#include <time.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "weft/fiber/detail/task_core.hpp"
 
 namespace weft {
 namespace detail {
+
+// Nanoseconds on `clock`: CLOCK_MONOTONIC_COARSE for a task's birth (a few
+// nanoseconds, no counter read; an age needs no better than its few
+// milliseconds), CLOCK_MONOTONIC for timing a step.
+inline int64_t clock_ns(clockid_t clock) noexcept {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 struct TaskDebug {
   // The task's stack: [bottom, bottom + size), or {nullptr, 0} if it has

@@ -3,8 +3,6 @@
 // parking and waking, cancellation, and sleep()/yield().
 #include <boost/context/fiber.hpp>
 
-#include <time.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -83,14 +81,6 @@ inline void settle_mxcsr() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_setcsr(_mm_getcsr() | 0x3f);
 #endif
-}
-
-// A task's birth time: the coarse clock costs a few nanoseconds (no
-// counter read), and an age needs no better than its few milliseconds.
-int64_t coarse_now_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // A StackTrim callback is queued on the running loop (one per thread).
@@ -178,7 +168,7 @@ struct TaskSwitch {
 TaskCore::TaskCore(Loop& loop, TaskOptions options)
     : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
   if (name_.empty()) assign_default_name(name_, ++g_task_counter);
-  created_ns_ = coarse_now_ns();
+  created_ns_ = clock_ns(CLOCK_MONOTONIC_COARSE);
   if (loop.impl().debug()) TaskDebug::record_origin(*this);
   if (stack_size_ == 0) stack_size_ = kDefaultStackSize;
   ::new (static_cast<void*>(context_)) ctx::fiber();
