@@ -105,6 +105,34 @@ run_consumer() {
   esac
 }
 
+# install_weft LABEL LIBRARY TAGS: configures weft's tree in $tmp/weft-LIBRARY
+# with --prefix=$prefix and -Ddefault_library=LIBRARY, builds the library
+# alone (weft has no option to leave its tests and tools out of a top-level
+# build) and installs what the install TAGS name, with no other target.
+install_weft() {
+  local label=$1 library=$2 tags=$3 build=$tmp/weft-$2
+  step "$label-setup.log" "($label) meson setup $src --prefix=$prefix -Ddefault_library=$library" \
+    env CXX="$cxx" "${meson_cmd[@]}" setup "$build" "$src" --prefix="$prefix" -Ddefault_library="$library"
+  phase "configure"
+  step "$label-build.log" "($label) meson compile weft (the library only) -j $jobs" \
+    "${meson_cmd[@]}" compile -C "$build" -j "$jobs" weft
+  phase "build"
+  step "$label-install.log" "($label) meson install --no-rebuild --tags $tags" \
+    "${meson_cmd[@]}" install -C "$build" --no-rebuild --tags "$tags"
+}
+
+# pkg_config_flags LABEL ARGS...: `pkg-config ARGS... weft` against the
+# weft.pc in $pc_dir, or FAIL with its error output.
+pkg_config_flags() {
+  local label=$1
+  shift
+  PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" $pkg_config "$@" weft 2>"$tmp/$label-pkg-config.log" || {
+    echo "FAIL: ($label) pkg-config $* weft:" >&2
+    sed 's/^/   | /' "$tmp/$label-pkg-config.log" >&2
+    exit 1
+  }
+}
+
 # (a) weft as a Meson subproject.
 sub=$tmp/subproject
 mkdir -p "$sub/subprojects"
@@ -132,16 +160,7 @@ run_consumer "(a) subproject" "$sub/build/consumer"
 
 # (b) weft installed, found through pkg-config.
 prefix=$tmp/prefix
-step b-setup.log "(b) meson setup $src --prefix=$prefix -Ddefault_library=static" \
-  env CXX="$cxx" "${meson_cmd[@]}" setup "$tmp/weft-build" "$src" --prefix="$prefix" -Ddefault_library=static
-phase "configure"
-# weft has no option to leave its tests and tools out of a top-level build:
-# build the library target alone and install what needs no other target.
-step b-build.log "(b) meson compile weft (the library only) -j $jobs" \
-  "${meson_cmd[@]}" compile -C "$tmp/weft-build" -j "$jobs" weft
-phase "build"
-step b-install.log "(b) meson install --no-rebuild --tags devel" \
-  "${meson_cmd[@]}" install -C "$tmp/weft-build" --no-rebuild --tags devel
+install_weft b static devel
 pc=$(find "$prefix" -name weft.pc -path '*/pkgconfig/*' | head -1)
 if [ -z "$pc" ]; then
   echo "FAIL: (b) no pkgconfig/weft.pc under $prefix; installed:"
@@ -174,11 +193,7 @@ if grep -E '^(Libs|Libs.private|Cflags):' "$pc" | grep -qE '(^|[[:space:]])/'; t
   grep -E '^(Libs|Libs.private|Cflags):' "$pc" | sed 's/^/   | /'
   exit 1
 fi
-flags=$(PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" $pkg_config --static --cflags --libs weft 2>"$tmp/b-pkg-config.log") || {
-  echo "FAIL: (b) pkg-config --static --cflags --libs weft:"
-  sed 's/^/   | /' "$tmp/b-pkg-config.log"
-  exit 1
-}
+flags=$(pkg_config_flags b --static --cflags --libs) || exit 1
 echo "   pkg-config --static --cflags --libs weft: $flags"
 mkdir -p "$tmp/plain"
 cp "$here/consumer/consumer.cpp" "$tmp/plain/"
@@ -190,14 +205,7 @@ run_consumer "(b) pkg-config" "$tmp/plain/consumer"
 
 # (c) weft installed as a shared library, found through pkg-config.
 prefix=$tmp/prefix-shared
-step c-setup.log "(c) meson setup $src --prefix=$prefix -Ddefault_library=shared" \
-  env CXX="$cxx" "${meson_cmd[@]}" setup "$tmp/weft-shared-build" "$src" --prefix="$prefix" -Ddefault_library=shared
-phase "configure"
-step c-build.log "(c) meson compile weft (the library only) -j $jobs" \
-  "${meson_cmd[@]}" compile -C "$tmp/weft-shared-build" -j "$jobs" weft
-phase "build"
-step c-install.log "(c) meson install --no-rebuild --tags runtime,devel" \
-  "${meson_cmd[@]}" install -C "$tmp/weft-shared-build" --no-rebuild --tags runtime,devel
+install_weft c shared runtime,devel
 lib=$(find "$prefix" -name 'libweft.so.0.*' -type f | head -1)
 if [ -z "$lib" ]; then
   echo "FAIL: (c) no libweft.so.0.* under $prefix; installed:"
@@ -272,11 +280,7 @@ echo "   $count symbols, all in namespace weft, none of an internal class"
 pc=$(find "$prefix" -name weft.pc -path '*/pkgconfig/*' | head -1)
 [ -n "$pc" ] || { echo "FAIL: (c) no pkgconfig/weft.pc under $prefix"; exit 1; }
 pc_dir=$(dirname "$pc")
-flags=$(PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" $pkg_config --cflags --libs weft 2>"$tmp/c-pkg-config.log") || {
-  echo "FAIL: (c) pkg-config --cflags --libs weft:"
-  sed 's/^/   | /' "$tmp/c-pkg-config.log"
-  exit 1
-}
+flags=$(pkg_config_flags c --cflags --libs) || exit 1
 echo "   pkg-config --cflags --libs weft: $flags"
 mkdir -p "$tmp/shared"
 cp "$here/consumer/consumer.cpp" "$tmp/shared/"
