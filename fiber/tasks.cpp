@@ -18,6 +18,7 @@
 #include "fiber/sanitizer.hpp"
 #include "fiber/stack.hpp"
 #include "fiber/task_debug.hpp"
+#include "fiber/task_heap.hpp"
 #include "weft/fiber/tasks.hpp"
 
 namespace weft {
@@ -164,6 +165,27 @@ struct TaskSwitch {
 };
 
 // --- construction and bookkeeping -----------------------------------------------
+
+namespace {
+// Whether tasks come from the task heap (see TaskCore::operator new).
+bool use_task_heap() noexcept {
+  static const bool use = !kAddressSanitizer && !running_on_valgrind();
+  return use;
+}
+}  // namespace
+
+void* TaskCore::operator new(std::size_t size) {
+  if (size > TaskHeap::kMaxBlock || !use_task_heap()) return ::operator new(size);
+  return TaskHeap::local().allocate(size);
+}
+
+void TaskCore::operator delete(void* block, std::size_t size) noexcept {
+  if (size > TaskHeap::kMaxBlock || !use_task_heap()) {
+    ::operator delete(block);
+  } else {
+    TaskHeap::free(block);
+  }
+}
 
 TaskCore::TaskCore(Loop& loop, TaskOptions options)
     : FutureCore(loop), name_(std::move(options.name)), stack_size_(options.stack_size) {
