@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -200,6 +201,33 @@ TEST(Tasks, NamesAndCurrentTask) {
     unnamed.get();
   });
   EXPECT_FALSE(weft::current_task());
+}
+
+// asyncio numbers unnamed tasks Task-1, Task-2... across the process: one
+// thread's tasks are numbered in increasing order (consecutively, in a
+// program with one loop), and no two tasks share a number, whichever
+// threads made them.
+TEST(Tasks, DefaultNamesIncreaseInAThreadAndAreUniqueAcrossThreads) {
+  auto numbers = [](int count) {
+    std::vector<unsigned long> result;
+    weft::run([&] {
+      for (int i = 0; i < count; ++i) {
+        auto t = weft::create_task([] {});
+        result.push_back(std::stoul(t.get_name().substr(5)));
+        t.get();
+      }
+    });
+    return result;
+  };
+  std::vector<unsigned long> a;
+  std::vector<unsigned long> b;
+  std::thread other([&] { b = numbers(3000); });
+  a = numbers(3000);
+  other.join();
+  for (std::size_t i = 1; i < a.size(); ++i) EXPECT_LT(a[i - 1], a[i]) << "not in order at " << i;
+  std::set<unsigned long> all(a.begin(), a.end());
+  all.insert(b.begin(), b.end());
+  EXPECT_EQ(all.size(), a.size() + b.size());
 }
 
 TEST(Tasks, AllTasksListsTheLiveOnes) {

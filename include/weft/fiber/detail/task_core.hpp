@@ -35,7 +35,8 @@ namespace weft {
 
 // Per-task settings (asyncio: create_task(name=...)); an aggregate.
 struct TaskOptions {
-  // The task's name; empty gives "Task-N" as asyncio does.
+  // The task's name; empty gives "Task-N" as asyncio does (N is unique in
+  // the process; in a program with one loop thread, 1, 2, 3...).
   std::string name;
   // Usable stack bytes; 0 gives the default, 256 KiB. Only touched pages
   // cost memory, so the size bounds recursion depth, not memory use.
