@@ -12,9 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 #include "fiber/loop_context.hpp"
@@ -262,24 +265,45 @@ std::size_t TaskDebug::stack_high_water(const TaskCore& task) noexcept {
   return 0;
 }
 
+// Creation records, by task: only debug mode makes them. Tasks may end on
+// another thread than their loop's (a handle dropped after the loop ended),
+// hence the mutex; the table is never destroyed, as a task may be freed
+// during the program's exit.
+namespace {
+std::mutex g_origins_mutex;
+std::unordered_map<const TaskCore*, std::unique_ptr<TaskDebug::Origin>>& origins() {
+  static auto* table = new std::unordered_map<const TaskCore*, std::unique_ptr<TaskDebug::Origin>>();
+  return *table;
+}
+}  // namespace
+
+TaskCore::Origin* TaskDebug::origin(const TaskCore& task) {
+  if (!task.has_origin_) return nullptr;
+  std::lock_guard<std::mutex> lock(g_origins_mutex);
+  const auto it = origins().find(&task);
+  return it != origins().end() ? it->second.get() : nullptr;
+}
+
 void TaskDebug::record_origin(TaskCore& task) noexcept {
-  auto* origin = new (std::nothrow) TaskCore::Origin;
-  if (origin == nullptr) return;
   try {
+    std::unique_ptr<TaskCore::Origin> origin(new TaskCore::Origin);
     if (const TaskCore* creator = TaskCore::current()) origin->creator = creator->name();
-  } catch (...) {  // out of memory: no name
+    origin->depth = backtrace(origin->frames, TaskCore::Origin::kMaxFrames);
+    std::lock_guard<std::mutex> lock(g_origins_mutex);
+    origins()[&task] = std::move(origin);
+    task.has_origin_ = true;
+  } catch (...) {  // out of memory: no record
   }
-  origin->depth = backtrace(origin->frames, TaskCore::Origin::kMaxFrames);
-  task.origin_ = origin;
 }
 
 void TaskDebug::drop_origin(TaskCore& task) noexcept {
-  delete task.origin_;
-  task.origin_ = nullptr;
+  std::lock_guard<std::mutex> lock(g_origins_mutex);
+  origins().erase(&task);
+  task.has_origin_ = false;
 }
 
 std::string TaskDebug::origin_text(const TaskCore& task) {
-  const TaskCore::Origin* origin = task.origin_;
+  const TaskCore::Origin* origin = TaskDebug::origin(task);
   if (origin == nullptr) return "";
   std::string text = "\n  task '" + task.name() + "' was created by " +
                      (origin->creator.empty() ? std::string("code outside any task") : "task '" + origin->creator + "'") +
@@ -296,7 +320,7 @@ std::string TaskDebug::origin_text(const TaskCore& task) {
 }
 
 void TaskDebug::check_stack(TaskCore& task) noexcept {
-  TaskCore::Origin* origin = task.origin_;
+  TaskCore::Origin* origin = TaskDebug::origin(task);
   if (origin == nullptr || origin->stack_warned) return;
   const TaskDebug::Stack stack = TaskDebug::stack(task);
   if (stack.bottom == nullptr) return;

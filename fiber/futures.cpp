@@ -54,8 +54,21 @@ bool FutureCore::cancel(const std::string& message) {
 }
 
 void FutureCore::mark_cancelled(const std::string& message) {
-  cancel_message_ = message;
+  set_cancel_message(message);
   complete(State::kCancelled);
+}
+
+void FutureCore::set_cancel_message(const std::string& message) {
+  if (cancel_message_ != nullptr) {
+    *cancel_message_ = message;
+  } else if (!message.empty()) {
+    cancel_message_.reset(new std::string(message));
+  }
+}
+
+const std::string& FutureCore::no_message() noexcept {
+  static const std::string empty;
+  return empty;
 }
 
 void FutureCore::set_exception(std::exception_ptr error) {
@@ -78,11 +91,12 @@ void FutureCore::complete(State state) {
   if (first_callback_.id == 0) return;
   Entry first = std::move(first_callback_);
   first_callback_.id = 0;
-  std::vector<Entry> more;
-  more.swap(more_callbacks_);
+  std::unique_ptr<std::vector<Entry>> more = std::move(more_callbacks_);
   Loop* loop = context_->loop();
   run_callback(first, loop);
-  for (Entry& e : more) run_callback(e, loop);
+  if (more != nullptr) {
+    for (Entry& e : *more) run_callback(e, loop);
+  }
 }
 
 void FutureCore::run_callback(Entry& entry, Loop* loop) {
@@ -98,7 +112,7 @@ void FutureCore::check_result() {
     case State::kPending:
       throw_invalid_state("result");
     case State::kCancelled:
-      throw CancelledError(cancel_message_);
+      throw CancelledError(cancel_message());
     case State::kFinished:
       if (exception_) {
         exception_retrieved_ = true;
@@ -110,7 +124,7 @@ void FutureCore::check_result() {
 
 std::exception_ptr FutureCore::exception() {
   if (state_ == State::kPending) throw_invalid_state("exception");
-  if (state_ == State::kCancelled) throw CancelledError(cancel_message_);
+  if (state_ == State::kCancelled) throw CancelledError(cancel_message());
   exception_retrieved_ = true;
   return exception_;
 }
@@ -130,12 +144,13 @@ FutureCore::CallbackId FutureCore::add_completion_waiter(Callback fn) {
 
 FutureCore::CallbackId FutureCore::add_entry(bool synchronous, Callback&& fn) {
   const CallbackId id = next_id_++;
-  if (first_callback_.id == 0 && more_callbacks_.empty()) {
+  if (first_callback_.id == 0 && (more_callbacks_ == nullptr || more_callbacks_->empty())) {
     first_callback_.id = id;
     first_callback_.synchronous = synchronous;
     first_callback_.fn = std::move(fn);
   } else {
-    more_callbacks_.push_back(Entry{id, synchronous, std::move(fn)});
+    if (more_callbacks_ == nullptr) more_callbacks_.reset(new std::vector<Entry>());
+    more_callbacks_->push_back(Entry{id, synchronous, std::move(fn)});
   }
   return id;
 }
@@ -144,18 +159,19 @@ bool FutureCore::remove_callback(CallbackId id) {
   if (id == 0) return false;
   if (first_callback_.id == id) {
     // Keep the order: the next entry, if any, moves up inline.
-    if (more_callbacks_.empty()) {
+    if (more_callbacks_ == nullptr || more_callbacks_->empty()) {
       first_callback_.id = 0;
       first_callback_.fn.reset();
     } else {
-      first_callback_ = std::move(more_callbacks_.front());
-      more_callbacks_.erase(more_callbacks_.begin());
+      first_callback_ = std::move(more_callbacks_->front());
+      more_callbacks_->erase(more_callbacks_->begin());
     }
     return true;
   }
-  for (auto it = more_callbacks_.begin(); it != more_callbacks_.end(); ++it) {
+  if (more_callbacks_ == nullptr) return false;
+  for (auto it = more_callbacks_->begin(); it != more_callbacks_->end(); ++it) {
     if (it->id == id) {
-      more_callbacks_.erase(it);
+      more_callbacks_->erase(it);
       return true;
     }
   }

@@ -45,6 +45,9 @@ struct TaskDebug {
   static void record_origin(TaskCore& task) noexcept;
   // Frees the record (the task's destructor).
   static void drop_origin(TaskCore& task) noexcept;
+  // The task's creation record, or null (not in debug mode at its birth).
+  using Origin = TaskCore::Origin;  // defined in fiber/debug.cpp
+  static Origin* origin(const TaskCore& task);
   // "\n  created by task 'main' at:\n    #0 ..." or "" without a record.
   static std::string origin_text(const TaskCore& task);
 

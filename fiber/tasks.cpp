@@ -216,7 +216,7 @@ TaskCore::~TaskCore() {
   if (exception_unretrieved()) {
     report_unretrieved("Task exception was never retrieved (task '" + name_ + "')" + TaskDebug::origin_text(*this));
   }
-  if (origin_ != nullptr) TaskDebug::drop_origin(*this);
+  if (has_origin_) TaskDebug::drop_origin(*this);
   release_resume_node();
   as_fiber(context_).~fiber();
 }
@@ -428,7 +428,7 @@ Waker TaskCore::prepare_wait(const WaitSite& site, Cancellable* waiting_on) noex
   // asyncio Task.__step: a cancellation requested while the task ran is
   // passed on to the future it now awaits, if that one takes it.
   if (must_cancel_ && waiting_on != nullptr && !context().closing()) {
-    if (waiting_on->cancel(cancel_message_)) must_cancel_ = false;
+    if (waiting_on->cancel(cancel_message())) must_cancel_ = false;
   }
   return Waker{this, epoch_};
 }
@@ -459,7 +459,7 @@ bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
 // so that every further suspension point throws at once too.
 void TaskCore::throw_cancelled() {
   if (!context().closing()) must_cancel_ = false;
-  throw CancelledError(cancel_message_);
+  throw CancelledError(cancel_message());
 }
 
 TaskDebug::Stack TaskDebug::stack(const TaskCore& task) noexcept {
@@ -484,14 +484,14 @@ bool TaskCore::cancel(const std::string& message) {
     if (taken) return true;
   }
   must_cancel_ = true;
-  cancel_message_ = message;
+  set_cancel_message(message);
   if (phase_ == Phase::kParked) wake(epoch_, WakeReason::kCancelled);
   return true;
 }
 
 void TaskCore::unwind_for_close() {
   must_cancel_ = true;
-  if (cancel_message_.empty()) cancel_message_ = "the event loop is closing";
+  if (cancel_message().empty()) set_cancel_message("the event loop is closing");
   switch (phase_) {
     case Phase::kNotStarted:
       start();
@@ -523,7 +523,7 @@ void TaskCore::run_on_fiber() noexcept {
     // returns with a cancellation still pending ends cancelled.
     if (must_cancel_) {
       cancelled = true;
-      message = cancel_message_;
+      message = cancel_message();
     }
   } catch (const CancelledError& e) {
     cancelled = true;
@@ -534,7 +534,7 @@ void TaskCore::run_on_fiber() noexcept {
   finish(error, cancelled, message);
 }
 
-void TaskCore::finish_cancelled_unstarted() { finish(nullptr, true, cancel_message_); }
+void TaskCore::finish_cancelled_unstarted() { finish(nullptr, true, cancel_message()); }
 
 void TaskCore::finish(std::exception_ptr error, bool cancelled, const std::string& message) {
   drop_body();

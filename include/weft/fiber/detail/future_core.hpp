@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -129,8 +130,10 @@ class WEFT_API FutureCore : public Cancellable {
   // InvalidStateError if pending, CancelledError if cancelled.
   std::exception_ptr exception();
 
-  // The message of the cancellation, if cancelled.
-  const std::string& cancel_message() const noexcept { return cancel_message_; }
+  // The message of the cancellation, if cancelled (empty if none was given).
+  const std::string& cancel_message() const noexcept {
+    return cancel_message_ != nullptr ? *cancel_message_ : no_message();
+  }
 
   // Blocks the current task until the future is done, as `await fut`
   // (without fetching the result). If the waiting task is cancelled
@@ -166,6 +169,9 @@ class WEFT_API FutureCore : public Cancellable {
   void report_unretrieved(const std::string& message) noexcept;
   // True if the future failed and nobody has looked at the exception yet.
   bool exception_unretrieved() const noexcept { return !exception_retrieved_; }
+  // A Task keeps the message of a requested cancellation here too until it
+  // is delivered (one string, not two).
+  void set_cancel_message(const std::string& message);
 
  private:
   struct Entry {
@@ -176,19 +182,16 @@ class WEFT_API FutureCore : public Cancellable {
   void complete(State state);
   void run_callback(Entry& entry, Loop* loop);
   CallbackId add_entry(bool synchronous, Callback&& fn);
+  static const std::string& no_message() noexcept;
 
   LoopContext* context_;
-
- protected:
-  // The message of the cancellation; a Task keeps the message of a requested
-  // cancellation here too until it is delivered (one string, not two).
-  std::string cancel_message_;
-
- private:
+  // The cancellation's message, made only for a non-empty one: most futures
+  // are never cancelled, and a task is a burst's unit of memory.
+  std::unique_ptr<std::string> cancel_message_;
   // The callbacks in the order they were added: the first one inline (most
   // futures have one waiter, so that costs no allocation), the rest after it.
   Entry first_callback_{0, false, Callback()};
-  std::vector<Entry> more_callbacks_;
+  std::unique_ptr<std::vector<Entry>> more_callbacks_;
   std::exception_ptr exception_;
   CallbackId next_id_ = 1;
   uint32_t refs_ = 0;

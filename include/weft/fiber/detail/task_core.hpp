@@ -222,10 +222,10 @@ class WEFT_API TaskCore : public FutureCore {
   Cancellable* waiting_on_ = nullptr;
   WaitSite wait_site_;
   int64_t created_ns_ = 0;
-  // Debug mode's record of where the task was created (fiber/debug.cpp);
-  // null outside debug mode.
+  // Debug mode's record of where the task was created, kept by
+  // fiber/debug.cpp (a flag here, not a pointer: outside debug mode a task
+  // should cost as few bytes as it can).
   struct Origin;
-  Origin* origin_ = nullptr;
   int cancels_requested_ = 0;
   uint32_t epoch_ = 0;
   Phase phase_ = Phase::kNotStarted;
@@ -233,6 +233,7 @@ class WEFT_API TaskCore : public FutureCore {
   bool must_cancel_ = false;
   bool wake_pending_ = false;  // woken after prepare_wait(), before park()
   bool passing_cancel_on_ = false;  // inside cancel(), passing it to waiting_on_
+  bool has_origin_ = false;         // debug mode recorded an Origin
 };
 
 inline bool Waker::operator()(WakeReason reason) const noexcept {
