@@ -45,7 +45,8 @@ struct CallbackNode : TimerEntry {
 };
 
 // A free list of nodes, grown in chunks that are never returned before the
-// loop is destroyed (handles may point into them). Chunks double in size up
+// loop is destroyed (handles may point into them); a chunk's nodes are
+// constructed as they are first handed out. Chunks double in size up
 // to kMaxChunkBytes; the big ones are 2 MiB-aligned and offered to the
 // kernel for transparent huge pages, since a loop that holds a million
 // timers otherwise spends a quarter of its scheduling time in page faults.
@@ -57,11 +58,16 @@ class NodePool {
   ~NodePool();
 
   CallbackNode* allocate() {
-    if (free_ == nullptr) grow();
-    CallbackNode* n = free_;
-    free_ = static_cast<CallbackNode*>(n->next);
-    n->next = nullptr;
-    return n;
+    if (free_ != nullptr) {
+      CallbackNode* n = free_;
+      free_ = static_cast<CallbackNode*>(n->next);
+      n->next = nullptr;
+      return n;
+    }
+    if (fresh_ == fresh_end_) grow();
+    // Built on first use: a new chunk is written once, not twice.
+    ++chunks_.back().built;
+    return ::new (static_cast<void*>(fresh_++)) CallbackNode();
   }
 
   // The node's callback must already be empty.
@@ -76,7 +82,7 @@ class NodePool {
   template <class F>
   void for_each_in_use(F f) {
     for (std::size_t c = 0; c < chunks_.size(); ++c) {
-      for (std::size_t i = 0; i < chunks_[c].count; ++i) {
+      for (std::size_t i = 0; i < chunks_[c].built; ++i) {
         CallbackNode& n = chunks_[c].nodes[i];
         if (n.state != NodeState::kFree) f(n);
       }
@@ -90,11 +96,14 @@ class NodePool {
   struct Chunk {
     CallbackNode* nodes;
     std::size_t count;
+    std::size_t built;  // nodes[0, built) are constructed; the rest is raw memory
   };
 
   void grow();
 
-  CallbackNode* free_ = nullptr;
+  CallbackNode* free_ = nullptr;  // released nodes, reused first
+  CallbackNode* fresh_ = nullptr;  // the last chunk's first node never used
+  CallbackNode* fresh_end_ = nullptr;
   std::vector<Chunk> chunks_;
 };
 

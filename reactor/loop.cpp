@@ -54,17 +54,19 @@ void detail::NodePool::grow() {
   if (posix_memalign(&memory, std::max(align, sizeof(void*)), bytes) != 0) throw std::bad_alloc();
   if (align == kMaxChunkBytes) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint; failure is harmless
   auto* nodes = static_cast<CallbackNode*>(memory);
-  for (std::size_t i = 0; i < count; ++i) ::new (static_cast<void*>(nodes + i)) CallbackNode();
-  chunks_.push_back(Chunk{nodes, count});
-  for (std::size_t i = count; i-- > 0;) {
-    nodes[i].next = free_;
-    free_ = &nodes[i];
+  try {
+    chunks_.push_back(Chunk{nodes, count, 0});
+  } catch (...) {
+    std::free(memory);
+    throw;
   }
+  fresh_ = nodes;
+  fresh_end_ = nodes + count;
 }
 
 detail::NodePool::~NodePool() {
   for (Chunk& c : chunks_) {
-    for (std::size_t i = 0; i < c.count; ++i) c.nodes[i].~CallbackNode();
+    for (std::size_t i = 0; i < c.built; ++i) c.nodes[i].~CallbackNode();
     std::free(c.nodes);
   }
 }
