@@ -22,7 +22,10 @@ LoopContext& LoopContext::of(Loop& loop) {
 // Each context is on the list a debugger reads (fiber/debug_info.cpp) for
 // its whole life; this call is also what links debug_info.cpp's symbols
 // into a program built on the static library.
-LoopContext::LoopContext(Loop& loop) : loop_(&loop) { DebugInfo::add_loop(*this); }
+LoopContext::LoopContext(Loop& loop) : loop_(&loop), impl_(&loop.impl()) {
+  impl_->set_step_runner(&TaskCore::run_step);
+  DebugInfo::add_loop(*this);
+}
 
 LoopContext::~LoopContext() { DebugInfo::remove_loop(*this); }
 
@@ -66,8 +69,8 @@ void LoopContext::loop_closing() noexcept {
 
 void LoopContext::loop_closed() noexcept {
   loop_ = nullptr;
-  // Dropping these may destroy tasks, whose destructors see loop() == null
-  // and leave the (already recycled) step nodes alone.
+  // Dropping these may destroy tasks: only now, as a step of theirs may
+  // have been on the ready queue, which the loop has discarded since.
   std::vector<CorePtr<TaskCore>> unwound;
   unwound.swap(unwound_);
   unwound.clear();

@@ -28,6 +28,8 @@ class LoopContext final : public LoopExtension {
 
   // The loop, or null once it has closed.
   Loop* loop() const noexcept { return loop_; }
+  // The loop's insides; only while loop() is not null.
+  Loop::Impl& impl() const noexcept { return *impl_; }
   // True while the loop closes and its remaining tasks are being unwound:
   // every suspension point then throws CancelledError at once.
   bool closing() const noexcept { return closing_; }
@@ -61,8 +63,9 @@ class LoopContext final : public LoopExtension {
   ~LoopContext();
 
   Loop* loop_;
+  Loop::Impl* impl_;
   // Tasks unwound by loop_closing(), kept alive until the loop has discarded
-  // the callbacks that may still point at them.
+  // the callbacks and queued steps that may still point at them.
   std::vector<CorePtr<TaskCore>> unwound_;
   TaskCore* live_head_ = nullptr;
   std::size_t live_count_ = 0;

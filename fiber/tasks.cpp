@@ -14,7 +14,6 @@
 #endif
 
 #include "fiber/loop_context.hpp"
-#include "reactor/callback_node.hpp"
 #include "fiber/sanitizer.hpp"
 #include "fiber/stack.hpp"
 #include "fiber/task_debug.hpp"
@@ -217,7 +216,6 @@ TaskCore::~TaskCore() {
     report_unretrieved("Task exception was never retrieved (task '" + name_ + "')" + TaskDebug::origin_text(*this));
   }
   if (has_origin_) TaskDebug::drop_origin(*this);
-  release_resume_node();
   as_fiber(context_).~fiber();
 }
 
@@ -253,11 +251,10 @@ TaskCore& TaskCore::require_current(const char* what) {
 void TaskCore::schedule_start() {
   Loop::Impl& impl = loop().impl();
   impl.check_usable("create_task");
-  step_node_ = impl.make_persistent_node([this] { step(); });
-  step_node_->owner_tag = this;
   add_ref();  // the loop's reference, dropped when the task is done
   context().link(this);
-  impl.schedule(step_node_);
+  step_queued_ = true;
+  impl.schedule_step(this);
 }
 
 // The task's loop callback: its first step, or the next one after a wake-up.
@@ -269,15 +266,11 @@ void TaskCore::step() {
   }
 }
 
-// The step node goes back to the loop's pool when the task is done, unless
-// the loop is closing (it may still be queued) or closed (the pool took it).
-void TaskCore::release_resume_node() noexcept {
-  if (step_node_ == nullptr) return;
-  Loop* loop = context().loop();
-  if (loop != nullptr && !context().closing() && step_node_->state == NodeState::kIdle) {
-    loop->impl().free_persistent_node(step_node_);
-  }
-  step_node_ = nullptr;
+// The loop runs a queued step through this (Loop::Impl::set_step_runner).
+void TaskCore::run_step(void* task) {
+  auto* t = static_cast<TaskCore*>(task);
+  t->step_queued_ = false;  // the step may queue the next one itself
+  t->step();
 }
 
 // The first step. A task cancelled before it started never runs its body
@@ -286,7 +279,6 @@ void TaskCore::start() {
   if (phase_ != Phase::kNotStarted) return;  // unwound already by a closing loop
   if (must_cancel_) {
     finish_cancelled_unstarted();
-    release_resume_node();
     release();
     return;
   }
@@ -328,7 +320,6 @@ ctx::fiber TaskSwitch::run(TaskCore& task, ctx::fiber&& starter) {
                next != nullptr ? next->fiber_->stack_size : t_main_size);
   task.fiber_->~Fiber();
   task.fiber_ = nullptr;
-  task.release_resume_node();
   task.release();  // the loop's reference: `task` may be gone from here on
   return target;
 }
@@ -346,19 +337,18 @@ void TaskCore::enter(TaskCore* next) noexcept {
 // takes it: switching straight there runs exactly what the loop would run
 // next, minus two context switches and a trip through run_ready().
 TaskCore* TaskCore::next_in_batch() noexcept {
-  Loop::Impl& impl = *step_node_->owner;
-  CallbackNode* node = impl.peek_persistent_in_batch();
-  if (node == nullptr) return nullptr;
-  auto* next = static_cast<TaskCore*>(node->owner_tag);
-  if (next == this || next->phase_ != Phase::kScheduled) return nullptr;
-  impl.take_persistent_in_batch();
+  Loop::Impl& impl = context().impl();
+  auto* next = static_cast<TaskCore*>(impl.peek_step_in_batch());
+  if (next == nullptr || next == this || next->phase_ != Phase::kScheduled) return nullptr;
+  impl.take_step_in_batch();
+  next->step_queued_ = false;
   return next;
 }
 
 // Runs the task until control comes back to the loop; on the loop's stack,
 // from the task's step callback. The task may be gone when this returns.
 void TaskCore::switch_in() {
-  t_debug = step_node_->owner->debug();
+  t_debug = context().impl().debug();
   if (t_debug) TaskDebug::on_switch(nullptr, this);
   enter(this);
   t_switch_source = nullptr;
@@ -416,7 +406,8 @@ void TaskCore::yield_now() {
   ++epoch_;
   wake_reason_ = WakeReason::kReady;
   phase_ = Phase::kScheduled;
-  step_node_->owner->schedule(step_node_);
+  step_queued_ = true;
+  context().impl().schedule_step(this);
   switch_out();
   check_cancel();
 }
@@ -449,9 +440,12 @@ bool TaskCore::wake(uint32_t epoch, WakeReason reason) noexcept {
   }
   if (phase_ != Phase::kParked) return false;
   phase_ = Phase::kScheduled;
-  // Not idle: the node is still queued from before (a closing loop resumes
-  // tasks directly), and the queued step will resume the task.
-  if (step_node_->state == NodeState::kIdle) step_node_->owner->schedule(step_node_);
+  // Already queued: from before (a closing loop resumes tasks directly),
+  // and the queued step will resume the task.
+  if (!step_queued_) {
+    step_queued_ = true;
+    context().impl().schedule_step(this);
+  }
   return true;
 }
 

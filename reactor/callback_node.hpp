@@ -2,7 +2,8 @@
 //
 // Every callback the loop holds lives in a CallbackNode: queued on the ready
 // queue (call_soon), or on the timer wheel (call_later), then on the ready
-// queue once due. Nodes come from a per-loop pool and are recycled, so
+// queue once due. (The ready queue also holds tasks' steps, which need no
+// node: see ReadyItem.) Nodes come from a per-loop pool and are recycled, so
 // scheduling allocates nothing once the pool has grown to the loop's peak.
 // A node's generation counts its reuses; a Handle remembers the generation it
 // was issued for, so a handle to a node that has since been recycled is inert.
@@ -26,22 +27,34 @@ enum class NodeState : uint8_t {
   kReady,      // on the ready queue, will run
   kCancelled,  // on the ready queue, will be skipped (its callback is gone)
   kRunning,    // its callback is running now
-  kIdle,       // a persistent node, not queued: its owner may schedule it
 };
 
 struct CallbackNode : TimerEntry {
   Callback fn;
   Loop::Impl* owner = nullptr;
   std::chrono::steady_clock::time_point deadline{};  // exact, for timers
-  union {
-    uint64_t sequence = 0;  // timers: scheduling order
-    void* owner_tag;        // persistent nodes: their owner (a task), for fiber/
-  };
+  uint64_t sequence = 0;  // timers: scheduling order
   uint32_t generation = 0;
   NodeState state = NodeState::kFree;
-  // A persistent node belongs to one owner (a task's resume step) and is
-  // scheduled again and again without being recycled in between.
-  bool persistent = false;
+};
+
+// An entry of the ready queue: a callback node, or a step of the layer
+// above — a task's next step, which the task itself keeps track of, so that
+// a wake-up allocates nothing and a task carries no node. The two are told
+// apart by the low bit (nodes and step owners are at least 2-aligned).
+class ReadyItem {
+ public:
+  ReadyItem() noexcept = default;
+  static ReadyItem node(CallbackNode* n) noexcept { return ReadyItem(reinterpret_cast<std::uintptr_t>(n)); }
+  static ReadyItem step(void* owner) noexcept { return ReadyItem(reinterpret_cast<std::uintptr_t>(owner) | 1); }
+
+  bool is_step() const noexcept { return (bits_ & 1) != 0; }
+  CallbackNode* as_node() const noexcept { return reinterpret_cast<CallbackNode*>(bits_); }
+  void* step_owner() const noexcept { return reinterpret_cast<void*>(bits_ & ~std::uintptr_t{1}); }
+
+ private:
+  explicit ReadyItem(std::uintptr_t bits) noexcept : bits_(bits) {}
+  std::uintptr_t bits_ = 0;
 };
 
 // A free list of nodes, grown in chunks that are never returned before the
@@ -107,29 +120,29 @@ class NodePool {
   std::vector<Chunk> chunks_;
 };
 
-// The ready queue: a FIFO ring of node pointers that doubles when full.
+// The ready queue: a FIFO ring of ReadyItems that doubles when full.
 //
 //   buf_: [ . . . h x x x x t . . ]     h = head_, t = (head_ + size_) & mask_
 class ReadyQueue {
  public:
-  ReadyQueue() : buf_(new CallbackNode*[kInitial]), mask_(kInitial - 1) {}
+  ReadyQueue() : buf_(new ReadyItem[kInitial]), mask_(kInitial - 1) {}
 
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
 
-  void push(CallbackNode* n) {
+  void push(ReadyItem item) {
     if (size_ > mask_) grow();
-    buf_[(head_ + size_) & mask_] = n;
+    buf_[(head_ + size_) & mask_] = item;
     ++size_;
   }
 
-  CallbackNode* front() const { return buf_[head_]; }
+  ReadyItem front() const { return buf_[head_]; }
 
-  CallbackNode* pop() {
-    CallbackNode* n = buf_[head_];
+  ReadyItem pop() {
+    const ReadyItem item = buf_[head_];
     head_ = (head_ + 1) & mask_;
     --size_;
-    return n;
+    return item;
   }
 
  private:
@@ -137,14 +150,14 @@ class ReadyQueue {
 
   void grow() {
     const std::size_t capacity = (mask_ + 1) * 2;
-    std::unique_ptr<CallbackNode*[]> bigger(new CallbackNode*[capacity]);
+    std::unique_ptr<ReadyItem[]> bigger(new ReadyItem[capacity]);
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
     buf_ = std::move(bigger);
     mask_ = capacity - 1;
     head_ = 0;
   }
 
-  std::unique_ptr<CallbackNode*[]> buf_;
+  std::unique_ptr<ReadyItem[]> buf_;
   std::size_t mask_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;

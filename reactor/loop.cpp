@@ -136,7 +136,7 @@ Handle Loop::Impl::call_soon(Callback&& fn) {
   check_usable("Loop::call_soon");
   CallbackNode* n = new_node(std::move(fn));
   n->state = NodeState::kReady;
-  ready_.push(n);
+  ready_.push(detail::ReadyItem::node(n));
   return Handle(n, n->generation);
 }
 
@@ -151,19 +151,6 @@ TimerHandle Loop::Impl::call_at(time_point when, time_point now, Callback&& fn) 
   n->when = when <= now ? 0 : ticks_.deadline_tick(when);
   wheel_.insert(n);
   return TimerHandle(n, n->generation, when);
-}
-
-CallbackNode* Loop::Impl::make_persistent_node(Callback&& fn) {
-  CallbackNode* n = new_node(std::move(fn));
-  n->persistent = true;
-  n->state = NodeState::kIdle;
-  return n;
-}
-
-void Loop::Impl::free_persistent_node(CallbackNode* n) noexcept {
-  n->persistent = false;
-  n->fn.reset();
-  pool_.release(n);
 }
 
 bool Loop::Impl::cancel(CallbackNode* n) noexcept {
@@ -453,7 +440,7 @@ void Loop::Impl::dispatch(int fd, IoDirection dir) {
       slot.kind = IoSlot::Kind::kNone;
       ++slot.epoch;
       n->state = NodeState::kReady;
-      ready_.push(n);
+      ready_.push(detail::ReadyItem::node(n));
       break;
     }
     case IoSlot::Kind::kUser: {
@@ -462,7 +449,7 @@ void Loop::Impl::dispatch(int fd, IoDirection dir) {
       const uint32_t epoch = slot.epoch;
       CallbackNode* n = new_node([this, fd, dir, epoch] { run_user_callback(fd, dir, epoch); });
       n->state = NodeState::kReady;
-      ready_.push(n);
+      ready_.push(detail::ReadyItem::node(n));
       break;
     }
     case IoSlot::Kind::kNone:
@@ -509,7 +496,7 @@ void Loop::Impl::drain_threadsafe() {
   for (Callback& fn : batch) {
     CallbackNode* n = new_node(std::move(fn));
     n->state = NodeState::kReady;
-    ready_.push(n);
+    ready_.push(detail::ReadyItem::node(n));
   }
 }
 
@@ -527,7 +514,7 @@ void Loop::Impl::deliver_signals() {
       }
     });
     n->state = NodeState::kReady;
-    ready_.push(n);
+    ready_.push(detail::ReadyItem::node(n));
   }
 }
 
@@ -544,7 +531,7 @@ void Loop::Impl::expire_timers() {
   for (detail::TimerEntry* e : expired_) {
     CallbackNode* n = static_cast<CallbackNode*>(e);
     n->state = NodeState::kReady;
-    ready_.push(n);
+    ready_.push(detail::ReadyItem::node(n));
   }
   expired_.clear();
 }
@@ -555,25 +542,24 @@ void Loop::Impl::run_ready() {
   std::size_t todo = ready_.size();
   while (todo > 0) {
     --todo;
-    CallbackNode* n = ready_.pop();
-    if (n->state == NodeState::kCancelled) {
-      pool_.release(n);
-      continue;
-    }
-    if (n->persistent) {
-      // Idle before it runs: the callback may schedule its own node again.
-      // A task step may also take the next nodes of this batch itself, or
-      // start the next batch (peek/take_persistent_in_batch), so the count
-      // goes through batch_remaining_ while it runs.
-      n->state = NodeState::kIdle;
+    const detail::ReadyItem item = ready_.pop();
+    if (item.is_step()) {
+      // A task step may take the next steps of this batch itself, or start
+      // the next batch (peek/take_step_in_batch), so the count goes through
+      // batch_remaining_ while it runs.
       batch_remaining_ = todo;
       try {
-        n->fn();
+        step_runner_(item.step_owner());
       } catch (...) {
         report("exception in callback", std::current_exception());
       }
       todo = batch_remaining_;
       batch_remaining_ = 0;
+      continue;
+    }
+    CallbackNode* n = item.as_node();
+    if (n->state == NodeState::kCancelled) {
+      pool_.release(n);
       continue;
     }
     n->state = NodeState::kRunning;
@@ -642,10 +628,7 @@ void Loop::Impl::discard_everything() {
     n.fn.reset();
   });
   while (!ready_.empty()) ready_.pop();
-  pool_.for_each_in_use([this](CallbackNode& n) {
-    n.persistent = false;
-    pool_.release(&n);
-  });
+  pool_.for_each_in_use([this](CallbackNode& n) { pool_.release(&n); });
   for (FdRecord& rec : fds_) {
     rec.read.fn.reset();
     rec.write.fn.reset();

@@ -66,48 +66,45 @@ struct Loop::Impl {
   void call_soon_threadsafe(Callback&& fn);
   bool cancel(detail::CallbackNode* node) noexcept;
 
-  // --- persistent nodes, for fiber/'s task steps ---
-  // A node that runs `fn` each time it is scheduled, kept by its owner
-  // between runs: scheduling it allocates nothing and moves no callable.
-  detail::CallbackNode* make_persistent_node(Callback&& fn);
-  // Queues the node; it must be idle (not queued already). Unchecked, as
+  // --- steps, for fiber/'s tasks ---
+  // A step is an owner (a task) queued on the ready queue as it is: the
+  // loop runs it by calling the step runner with the owner. The owner keeps
+  // track of whether it is queued, so scheduling allocates nothing and a
+  // task carries no callback node.
+  using StepRunner = void (*)(void* owner);
+  void set_step_runner(StepRunner runner) noexcept { step_runner_ = runner; }
+  // Queues the owner's step; it must not be queued already. Unchecked, as
   // it is the hot path of every task wake-up: its callers (fiber/) run on
   // the loop's thread by construction, and never after close().
-  void schedule(detail::CallbackNode* node) {
-    assert(!closed_ && node->state == detail::NodeState::kIdle);
-    node->state = detail::NodeState::kReady;
-    ready_.push(node);
+  void schedule_step(void* owner) {
+    assert(!closed_ && step_runner_ != nullptr);
+    ready_.push(detail::ReadyItem::step(owner));
   }
-  // The persistent node at the head of the ready queue, if it belongs to
-  // the batch that run_ready() is running now (so that running it next is
-  // exactly what the loop would do), or null. fiber/ uses this to switch
-  // from one task straight to the next without a trip through the loop.
-  // When the batch is spent and the rest of the iteration would do nothing
-  // (run_forever, no fd, timer, signal, cross-thread work or stop pending),
-  // the next batch is started right here: the loop would start it next,
-  // with nothing in between.
-  detail::CallbackNode* peek_persistent_in_batch() {
+  // The owner of the step at the head of the ready queue, if that step
+  // belongs to the batch that run_ready() is running now (so that running
+  // it next is exactly what the loop would do), or null. fiber/ uses this to
+  // switch from one task straight to the next without a trip through the
+  // loop. When the batch is spent and the rest of the iteration would do
+  // nothing (run_forever, no fd, timer, signal, cross-thread work or stop
+  // pending), the next batch is started right here: the loop would start it
+  // next, with nothing in between.
+  void* peek_step_in_batch() {
     if (batch_remaining_ == 0) {
       if (!next_iteration_is_trivial()) return nullptr;
       batch_remaining_ = ready_.size();
     }
-    detail::CallbackNode* n = ready_.front();
-    return n->persistent ? n : nullptr;
+    const detail::ReadyItem item = ready_.front();
+    return item.is_step() ? item.step_owner() : nullptr;
   }
   bool next_iteration_is_trivial() const {
     return forever_ && !ready_.empty() && user_fds_ == 0 && wheel_.empty() && signals_.empty() &&
            !threadsafe_pending_.load(std::memory_order_relaxed) && !stopping_.load(std::memory_order_relaxed);
   }
-  // Takes that node off the queue, as run_ready() would before running it.
-  void take_persistent_in_batch() {
-    detail::CallbackNode* n = ready_.pop();
+  // Takes that step off the queue, as run_ready() would before running it.
+  void take_step_in_batch() {
+    ready_.pop();
     --batch_remaining_;
-    n->state = detail::NodeState::kIdle;
   }
-
-  // Gives the node back. Must not be queued. After close() the pool has
-  // taken every node back already: do not call it then.
-  void free_persistent_node(detail::CallbackNode* node) noexcept;
 
   // --- user readiness callbacks ---
   void add_callback(int fd, detail::IoDirection dir, Callback&& fn, const char* what);
@@ -236,6 +233,7 @@ struct Loop::Impl {
   std::thread::id thread_;
   ExceptionHandler exception_handler_;
   detail::LoopExtension* extension_ = nullptr;
+  StepRunner step_runner_ = nullptr;
 
   friend class Loop;
 };

@@ -200,7 +200,7 @@ class WEFT_API TaskCore : public FutureCore {
   void step();
   void start();
   void resume();
-  void release_resume_node() noexcept;
+  static void run_step(void* task);
   void unwind_for_close();
   void switch_in();
   void switch_out();
@@ -216,9 +216,6 @@ class WEFT_API TaskCore : public FutureCore {
   // that this header names no Boost type), valid from start() to the end.
   alignas(void*) unsigned char context_[sizeof(void*)];
   Fiber* fiber_ = nullptr;  // switch state, kept at the top of the task's stack
-  // The loop callback that runs the task's next step, made once and
-  // scheduled at every wake-up (a reactor node, opaque here).
-  CallbackNode* step_node_ = nullptr;
   Cancellable* waiting_on_ = nullptr;
   WaitSite wait_site_;
   int64_t created_ns_ = 0;
@@ -234,6 +231,9 @@ class WEFT_API TaskCore : public FutureCore {
   bool wake_pending_ = false;  // woken after prepare_wait(), before park()
   bool passing_cancel_on_ = false;  // inside cancel(), passing it to waiting_on_
   bool has_origin_ = false;         // debug mode recorded an Origin
+  // The task's next step is on its loop's ready queue (the loop runs it
+  // through run_step()): set when it is scheduled, cleared as it starts.
+  bool step_queued_ = false;
 };
 
 inline bool Waker::operator()(WakeReason reason) const noexcept {
