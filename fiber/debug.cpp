@@ -34,7 +34,6 @@ struct TaskCore::Origin {
   std::string creator;  // the creating task's name; empty: outside any task
   void* frames[kMaxFrames];
   int depth = 0;
-  bool stack_warned = false;
 };
 
 namespace {
@@ -320,13 +319,13 @@ std::string TaskDebug::origin_text(const TaskCore& task) {
 }
 
 void TaskDebug::check_stack(TaskCore& task) noexcept {
-  TaskCore::Origin* origin = TaskDebug::origin(task);
-  if (origin == nullptr || origin->stack_warned) return;
+  // Only tasks made in debug mode, once each: the test runs at every switch.
+  if (!task.has_origin_ || task.stack_warned_) return;
   const TaskDebug::Stack stack = TaskDebug::stack(task);
   if (stack.bottom == nullptr) return;
   const std::size_t used = TaskDebug::stack_high_water(task);
   if (used < stack.size - stack.size / 4) return;
-  origin->stack_warned = true;
+  task.stack_warned_ = true;
   report_later(task.loop(), "task '" + task.name() + "' has used " + kib(used) + " KiB of its " + kib(stack.size) +
                                 " KiB stack, within a quarter of its guard (debug mode); give it a larger "
                                 "TaskOptions::stack_size" + TaskDebug::origin_text(task));

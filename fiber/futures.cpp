@@ -66,9 +66,10 @@ void FutureCore::set_cancel_message(const std::string& message) {
   }
 }
 
+// Never destroyed: a future may be read during the program's exit.
 const std::string& FutureCore::no_message() noexcept {
-  static const std::string empty;
-  return empty;
+  static const std::string* const empty = new std::string();
+  return *empty;
 }
 
 void FutureCore::set_exception(std::exception_ptr error) {

@@ -2,6 +2,7 @@
 #include "fiber/loop_context.hpp"
 
 #include <cstdio>
+#include <unordered_set>
 #include <vector>
 
 #include "fiber/debug_info.hpp"
@@ -54,15 +55,24 @@ void LoopContext::unlink(TaskCore* task) noexcept {
 // is cancelled and resumed directly until it ends, every suspension point
 // throwing CancelledError at once meanwhile (closing()). A task that keeps
 // swallowing cancellations is given up on after kPatience attempts, loudly.
+// Tasks started meanwhile (by a clean-up) are unwound in turn.
 void LoopContext::loop_closing() noexcept {
   constexpr int kPatience = 100;
   closing_ = true;
-  for (TaskCore* t = live_head_; t != nullptr; t = t->next_live) unwound_.emplace_back(t);
-  for (CorePtr<TaskCore>& task : unwound_) {
-    for (int attempt = 0; !task->done() && attempt < kPatience; ++attempt) task->unwind_for_close();
-    if (!task->done()) {
-      std::fprintf(stderr, "weft: task '%s' ignored cancellation while its loop closed; its stack is leaked\n",
-                   task->name().c_str());
+  std::unordered_set<const TaskCore*> seen;
+  std::size_t next = 0;  // unwound_[next, end) still to unwind
+  for (;;) {
+    for (TaskCore* t = live_head_; t != nullptr; t = t->next_live) {
+      if (seen.insert(t).second) unwound_.emplace_back(t);
+    }
+    if (next == unwound_.size()) break;
+    for (; next < unwound_.size(); ++next) {
+      TaskCore& task = *unwound_[next];
+      for (int attempt = 0; !task.done() && attempt < kPatience; ++attempt) task.unwind_for_close();
+      if (!task.done()) {
+        std::fprintf(stderr, "weft: task '%s' ignored cancellation while its loop closed; its stack is leaked\n",
+                     task.name().c_str());
+      }
     }
   }
 }

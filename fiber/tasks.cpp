@@ -195,6 +195,7 @@ void* TaskCore::operator new(std::size_t size) {
 }
 
 void TaskCore::operator delete(void* block, std::size_t size) noexcept {
+  if (block == nullptr) return;
   if (size > TaskHeap::kMaxBlock || !use_task_heap()) {
     ::operator delete(block);
   } else {

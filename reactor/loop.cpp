@@ -639,13 +639,16 @@ void Loop::Impl::discard_everything() {
 void Loop::Impl::close() {
   if (running_.load()) throw InvalidStateError("Loop::close: the event loop is running");
   if (closed_) return;
-  detail::LoopExtension* const extension_closing = extension_;
-  if (extension_closing != nullptr) {
-    extension_ = nullptr;
+  // The extension stays attached while it unwinds, so that what a task's
+  // clean-up makes meanwhile (a future, another task) joins the closing
+  // state instead of starting a second one that nothing would ever close.
+  if (extension_ != nullptr) {
     enter_running("Loop::close");
-    extension_closing->loop_closing();
+    extension_->loop_closing();
     leave_running();
   }
+  detail::LoopExtension* const extension_closing = extension_;
+  extension_ = nullptr;
   std::vector<Callback> threadsafe;
   {
     std::lock_guard<std::mutex> lock(threadsafe_mutex_);

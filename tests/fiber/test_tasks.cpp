@@ -464,6 +464,36 @@ TEST(Cancel, ClosingALoopByHandUnwindsItsTasks) {
   }
 }
 
+// A task's clean-up may start another task while its loop closes; that
+// one is unwound too (cancelled before it ever runs), not left behind in a
+// second, never-closed state of the loop.
+TEST(Cancel, ATaskStartedWhileTheLoopClosesIsUnwoundToo) {
+  weft::Task<void> late;
+  bool late_ran = false;
+  struct StartsATask {
+    weft::Loop* loop;
+    weft::Task<void>* late;
+    bool* late_ran;
+    ~StartsATask() {
+      bool* ran = late_ran;
+      *late = weft::create_task(*loop, [ran] { *ran = true; });
+    }
+  };
+  {
+    weft::Loop loop;
+    weft::create_task(loop, [&] {
+      StartsATask s{&loop, &late, &late_ran};
+      weft::sleep(std::chrono::hours(1));
+    });
+    loop.run_once(false);  // start it: it parks
+    loop.close();
+    ASSERT_TRUE(late);
+    EXPECT_TRUE(late.done());
+    EXPECT_TRUE(late.cancelled());
+  }
+  EXPECT_FALSE(late_ran);
+}
+
 // --- futures ---
 
 TEST(Futures, SetByACallbackWakesTheWaiter) {

@@ -231,6 +231,7 @@ class WEFT_API TaskCore : public FutureCore {
   bool wake_pending_ = false;  // woken after prepare_wait(), before park()
   bool passing_cancel_on_ = false;  // inside cancel(), passing it to waiting_on_
   bool has_origin_ = false;         // debug mode recorded an Origin
+  bool stack_warned_ = false;       // debug mode reported its stack depth
   // The task's next step is on its loop's ready queue (the loop runs it
   // through run_step()): set when it is scheduled, cleared as it starts.
   bool step_queued_ = false;
