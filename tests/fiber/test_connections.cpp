@@ -7,14 +7,13 @@
 #include "weft/fiber/streams.hpp"
 
 #include <arpa/inet.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
 #include <string>
-#include <vector>
 
+#include "tests/support/full_backlog.hpp"
 #include "tests/support/socket_helpers.hpp"
 #include "weft/fiber/exceptions.hpp"
 #include "weft/fiber/runners.hpp"
@@ -27,6 +26,7 @@ namespace {
 using std::chrono::milliseconds;
 
 using Connections = weft_test::FdLeakCheck;
+using weft_test::FullBacklogListener;
 
 // Echoes every line back until EOF.
 void echo_lines(weft::Stream stream) {
@@ -55,38 +55,6 @@ struct RefusingPort {
     port = ntohs(address.sin_port);
   }
   ~RefusingPort() { ::close(fd); }
-};
-
-// A listening socket on 127.0.0.1 whose accept queue is full, so that a new
-// connect stays in progress (its SYN is dropped) until it times out: the
-// local way to make a connect hang, with no outside address involved.
-struct FullBacklog {
-  int listener = -1;
-  uint16_t port = 0;
-  std::vector<int> fillers;
-  bool full = false;
-  FullBacklog() {
-    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    ::bind(listener, reinterpret_cast<sockaddr*>(&address), size);
-    ::listen(listener, 0);
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
-    port = ntohs(address.sin_port);
-    for (int i = 0; i < 16 && !full; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      fillers.push_back(fd);
-      ::connect(fd, reinterpret_cast<sockaddr*>(&address), size);
-      pollfd p = {fd, POLLOUT, 0};
-      full = ::poll(&p, 1, 300) == 0;  // still connecting: the queue is full
-    }
-  }
-  ~FullBacklog() {
-    for (int fd : fillers) ::close(fd);
-    ::close(listener);
-  }
 };
 
 TEST_F(Connections, EchoOverTcp) {  // test_open_connection
@@ -171,17 +139,17 @@ TEST_F(Connections, RefusedThroughANameShowsTheAddressTried) {
 }
 
 TEST_F(Connections, ConnectTimesOut) {
-  FullBacklog backlog;
-  ASSERT_TRUE(backlog.full) << "could not fill the accept queue";
+  FullBacklogListener backlog;
+  ASSERT_TRUE(backlog.full()) << "could not fill the accept queue";
   weft::run([&] {
     weft::ConnectOptions options;
     options.connect_timeout = milliseconds(200);
     const auto start = std::chrono::steady_clock::now();
     try {
-      weft::open_connection("127.0.0.1", backlog.port, options);
+      weft::open_connection("127.0.0.1", backlog.port(), options);
       ADD_FAILURE() << "no TimeoutError";
     } catch (const weft::TimeoutError& e) {
-      EXPECT_EQ("connect to 127.0.0.1:" + std::to_string(backlog.port) + ": timed out after 200 ms",
+      EXPECT_EQ("connect to 127.0.0.1:" + std::to_string(backlog.port()) + ": timed out after 200 ms",
                 std::string(e.what()));
     }
     const auto waited = std::chrono::steady_clock::now() - start;
@@ -191,10 +159,10 @@ TEST_F(Connections, ConnectTimesOut) {
 }
 
 TEST_F(Connections, CancelledConnectLeavesNoSocket) {
-  FullBacklog backlog;
-  ASSERT_TRUE(backlog.full) << "could not fill the accept queue";
+  FullBacklogListener backlog;
+  ASSERT_TRUE(backlog.full()) << "could not fill the accept queue";
   weft::run([&] {
-    auto connecting = weft::create_task([&] { return weft::open_connection("127.0.0.1", backlog.port); });
+    auto connecting = weft::create_task([&] { return weft::open_connection("127.0.0.1", backlog.port()); });
     weft::sleep(milliseconds(20));
     EXPECT_FALSE(connecting.done());
     connecting.cancel();
@@ -203,10 +171,10 @@ TEST_F(Connections, CancelledConnectLeavesNoSocket) {
 }
 
 TEST_F(Connections, TimeoutAroundTheWholeConnect) {
-  FullBacklog backlog;
-  ASSERT_TRUE(backlog.full) << "could not fill the accept queue";
+  FullBacklogListener backlog;
+  ASSERT_TRUE(backlog.full()) << "could not fill the accept queue";
   weft::run([&] {
-    EXPECT_THROW(weft::timeout(milliseconds(50), [&] { weft::open_connection("127.0.0.1", backlog.port); }),
+    EXPECT_THROW(weft::timeout(milliseconds(50), [&] { weft::open_connection("127.0.0.1", backlog.port()); }),
                  weft::TimeoutError);
   });
 }
